@@ -1,0 +1,24 @@
+from django.urls import path
+
+from agents.api import views
+
+# Literal routes before <agent_id> routes; no trailing slashes (API.md §0).
+urlpatterns = [
+    path("agents/register", views.RegisterApi.as_view(), name="agent-register"),
+    path("agents/<str:agent_id>/heartbeat", views.HeartbeatApi.as_view(), name="agent-heartbeat"),
+    path("agents/<str:agent_id>/config", views.ConfigApi.as_view(), name="agent-config"),
+    path("agents/<str:agent_id>/pending-commands", views.PendingCommandsApi.as_view(), name="agent-pending-commands"),
+    path(
+        "agents/<str:agent_id>/commands/<str:command_id>/executed",
+        views.CommandExecutedApi.as_view(),
+        name="agent-command-executed",
+    ),
+    path(
+        "agents/<str:agent_id>/mark-command-executed",
+        views.MarkCommandExecutedApi.as_view(),
+        name="agent-mark-command-executed",
+    ),
+    path("agents/<str:agent_id>/pricing-report", views.PricingReportApi.as_view(), name="agent-pricing-report"),
+    path("agents/<str:agent_id>/switch-report", views.SwitchReportApi.as_view(), name="agent-switch-report"),
+    path("agents/<str:agent_id>", views.AgentDetailApi.as_view(), name="agent-detail"),
+]

@@ -1,0 +1,198 @@
+"""The agent's normal life (API.md §1.1-1.7). Views only translate: parse, call a service, render."""
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from agents.api import serializers as s
+from agents.models import Command
+from agents.selectors import agent_config, agent_get_for_client, agent_summary, parse_uuid
+from agents.services.commands import command_mark_executed, commands_claim_pending
+from agents.services.pricing import PoolQuote, PricingReport, pricing_is_fallback, pricing_report_record
+from agents.services.registration import HeartbeatPayload, RegisterPayload, agent_heartbeat, agent_register
+from agents.services.switches import SwitchReport, SwitchSide, switch_report_record
+
+
+def parse(serializer_class, request):
+    if not isinstance(request.data, dict):
+        raise ValidationError({"detail": "The body must be a JSON object."})
+    serializer = serializer_class(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+def clean(data: dict, *names: str) -> dict:
+    """The named keys, with None turned into '' (a missing value never overwrites a stored one)."""
+    return {n: (data.get(n) or "") for n in names}
+
+
+class AgentApi(APIView):
+    """Base for /api/agents/{agent_id}/...: the agent is the caller's own or a 404."""
+
+    def get_agent(self, agent_id):
+        return agent_get_for_client(client=self.request.user, agent_id=agent_id)
+
+
+class RegisterApi(APIView):
+    def post(self, request):
+        data = parse(s.RegisterInput, request)
+        payload = RegisterPayload(
+            **clean(
+                data,
+                "instance_id",
+                "logical_agent_id",
+                "hostname",
+                "instance_type",
+                "region",
+                "az",
+                "ami_id",
+                "agent_version",
+                "mode",
+                "private_ip",
+                "public_ip",
+            )
+        )
+        agent, created = agent_register(client=request.user, payload=payload)
+        return Response(
+            {
+                "success": True,
+                "agent_id": str(agent.pk),
+                "client_id": str(agent.client_id),
+                "created": created,
+                "is_primary": agent.instance_id == payload.instance_id,
+                "config": agent_config(agent=agent),
+            }
+        )
+
+
+class HeartbeatApi(AgentApi):
+    def post(self, request, agent_id):
+        agent = self.get_agent(agent_id)
+        data = parse(s.HeartbeatInput, request)
+        outcome = agent_heartbeat(
+            agent=agent, payload=HeartbeatPayload(**clean(data, "status", "instance_id", "instance_type", "mode", "az"))
+        )
+        return Response({"success": True, "recorded_as": outcome})
+
+
+class ConfigApi(AgentApi):
+    def get(self, request, agent_id):
+        return Response(agent_config(agent=self.get_agent(agent_id)))
+
+
+def command_item(command: Command) -> dict:
+    return {
+        "id": str(command.pk),
+        "target_mode": command.target_mode,
+        "target_pool_id": command.target_pool_id or "",
+        "priority": command.priority,
+        "created_at": command.created_at,
+    }
+
+
+class PendingCommandsApi(AgentApi):
+    def get(self, request, agent_id):
+        agent = self.get_agent(agent_id)
+        instance_id = request.query_params.get("instance_id", "")
+        commands = commands_claim_pending(agent=agent, instance_id=instance_id)
+        return Response({"commands": [command_item(c) for c in commands]})
+
+
+def _command_pk(command_id):
+    pk = parse_uuid(command_id)
+    if pk is None:
+        raise NotFound("Command not found.")
+    return pk
+
+
+def _mark_executed(agent, command_id, success: bool, message: str) -> Response:
+    try:
+        command = command_mark_executed(agent=agent, command_id=_command_pk(command_id), success=success, message=message)
+    except Command.DoesNotExist:
+        raise NotFound("Command not found.")
+    return Response({"success": True, "command_id": str(command.pk), "status": command.status})
+
+
+class CommandExecutedApi(AgentApi):
+    def post(self, request, agent_id, command_id):
+        agent = self.get_agent(agent_id)
+        data = parse(s.ExecutedInput, request)
+        return _mark_executed(agent, command_id, data["success"], data.get("message") or "")
+
+
+class MarkCommandExecutedApi(AgentApi):
+    """v3.2.0's spelling of the executed callback: the command id in the body, no success flag."""
+
+    def post(self, request, agent_id):
+        agent = self.get_agent(agent_id)
+        data = parse(s.MarkExecutedInput, request)
+        return _mark_executed(agent, data["command_id"], data["success"], data.get("message") or "")
+
+
+class PricingReportApi(AgentApi):
+    def post(self, request, agent_id):
+        agent = self.get_agent(agent_id)
+        data = parse(s.PricingReportInput, request)
+        inst = data["instance"]
+        v3 = "pricing" not in data
+        if v3:
+            pools = data.get("spot_pools") or []
+            on_demand = (data.get("on_demand_price") or {}).get("price")
+            mode = inst.get("current_mode") or inst.get("mode") or ""
+            pool_id = inst.get("current_pool_id") or inst.get("pool_id") or ""
+            collected_at = data.get("collected_at")
+        else:
+            pricing = data["pricing"]
+            pools = pricing.get("spot_pools") or []
+            on_demand = pricing.get("on_demand_price")
+            mode = inst.get("mode") or inst.get("current_mode") or ""
+            pool_id = inst.get("pool_id") or ""
+            collected_at = pricing.get("collected_at")
+        quotes = [
+            PoolQuote(pool_id=p["pool_id"], instance_type=p.get("instance_type") or "", az=p.get("az") or "", price=p["price"])
+            for p in pools
+        ]
+        report = PricingReport(
+            instance_id=inst.get("instance_id") or "",
+            instance_type=inst.get("instance_type") or "",
+            region=inst.get("region") or "",
+            az=inst.get("az") or "",
+            mode=mode,
+            pool_id=pool_id,
+            on_demand_price=on_demand,
+            on_demand_is_fallback=pricing_is_fallback(on_demand=on_demand, spot_prices=[q.price for q in quotes], v3=v3),
+            spot_pools=quotes,
+            collected_at=collected_at,
+        )
+        result = pricing_report_record(agent=agent, report=report)
+        return Response({"success": True, "pools": result["pools"]})
+
+
+def _side(data: dict) -> SwitchSide:
+    return SwitchSide(**clean(data, "instance_id", "instance_type", "region", "az", "ami_id", "mode", "pool_id"))
+
+
+class SwitchReportApi(AgentApi):
+    def post(self, request, agent_id):
+        agent = self.get_agent(agent_id)
+        data = parse(s.SwitchReportInput, request)
+        prices = data.get("prices") or {}
+        timing = data.get("timing") or {}
+        report = SwitchReport(
+            old=_side(data["old_instance"]),
+            new=_side(data["new_instance"]),
+            on_demand_price=prices.get("on_demand"),
+            old_spot_price=prices.get("old_spot"),
+            new_spot_price=prices.get("new_spot"),
+            trigger=data.get("trigger") or "manual",
+            initiated_at=timing.get("switch_initiated_at"),
+            completed_at=timing.get("traffic_switched_at") or timing.get("new_instance_ready_at"),
+            old_terminated=bool(timing.get("old_instance_terminated_at")),
+            raw=request.data,
+        )
+        switch = switch_report_record(agent=agent, report=report)
+        return Response({"success": True, "switch_id": str(switch.pk), "savings_impact": switch.savings_impact})
+
+
+class AgentDetailApi(AgentApi):
+    def get(self, request, agent_id):
+        return Response(agent_summary(agent=self.get_agent(agent_id)))

@@ -1,0 +1,65 @@
+"""Reads the API needs, each a fixed, small number of queries."""
+import uuid
+
+from django.conf import settings
+from rest_framework.exceptions import NotFound
+
+from agents.models import Agent
+from agents.services.status import agent_effective_status
+
+
+def parse_uuid(value) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(value))
+    except (TypeError, ValueError, AttributeError):
+        return None
+
+
+def agent_get_for_client(*, client, agent_id, for_update: bool = False) -> Agent:
+    """The caller's own agent, or 404 (also for another client's agent, 'None' and malformed ids)."""
+    pk = parse_uuid(agent_id)
+    if pk is None:
+        raise NotFound("Agent not found.")
+    qs = Agent.objects.filter(pk=pk, client=client)
+    if for_update:
+        qs = qs.select_for_update()
+    agent = qs.first()
+    if agent is None:
+        raise NotFound("Agent not found.")
+    return agent
+
+
+def agent_config(*, agent: Agent) -> dict:
+    """What the agent polls every minute. It reads `enabled` (always present: a config without it
+    re-enables the agent); the rest is for the dashboard and newer agents."""
+    return {
+        "agent_id": str(agent.pk),
+        "enabled": agent.enabled,
+        "auto_switch_enabled": agent.auto_switch_enabled,
+        "auto_terminate_enabled": agent.auto_terminate_enabled,
+        "manual_replica_enabled": agent.manual_replica_enabled,
+        "replica_count": agent.replica_count,
+        "AUTO_CLEANUP_ENABLED": settings.AUTO_CLEANUP_ENABLED,
+        "CLEANUP_SNAPSHOTS_DAYS": settings.CLEANUP_SNAPSHOTS_DAYS,
+        "CLEANUP_AMIS_DAYS": settings.CLEANUP_AMIS_DAYS,
+    }
+
+
+def agent_summary(*, agent: Agent, now=None) -> dict:
+    """One agent as the dashboard renders it (API.md §2)."""
+    return {
+        "id": str(agent.pk),
+        "hostname": agent.hostname,
+        "logical_agent_id": agent.logical_agent_id,
+        "instance_id": agent.instance_id,
+        "instance_type": agent.instance_type,
+        "az": agent.az,
+        "current_mode": agent.current_mode,
+        "status": agent_effective_status(agent=agent, now=now),
+        "last_heartbeat_at": agent.last_heartbeat_at,
+        "enabled": agent.enabled,
+        "auto_switch_enabled": agent.auto_switch_enabled,
+        "auto_terminate_enabled": agent.auto_terminate_enabled,
+        "manual_replica_enabled": agent.manual_replica_enabled,
+        "replica_count": agent.replica_count,
+    }

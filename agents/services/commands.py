@@ -1,0 +1,111 @@
+"""Switch commands (ARCHITECTURE.md §3): pending -> delivered -> succeeded/failed; superseded; expired."""
+from django.db import transaction
+from django.utils import timezone
+
+from agents.locks import agent_lock
+from agents.models import MANUAL_PRIORITY, Agent, AgentStatus, Command, CommandStatus, Mode, SpotPool
+from agents.services.events import system_event_log
+from agents.services.pools import pool_select
+from agents.services.status import agent_status_transition
+from spotbackend.exceptions import Conflict
+
+
+class NoSpotPool(Conflict):
+    default_detail = "No spot pool with a recent price is known for this agent yet."
+
+
+def command_resolve_pool(*, agent: Agent, target_mode: str, target_pool_id: str) -> SpotPool | None:
+    """A spot command always carries a concrete pool: an empty one is the best pool for the agent
+    (not its current one). Raises NoSpotPool when none qualifies."""
+    if target_mode != Mode.SPOT:
+        return None
+    if target_pool_id:
+        pool = SpotPool.objects.filter(pk=target_pool_id).first()
+        if pool is None:
+            raise NoSpotPool(f"Unknown spot pool '{target_pool_id}'.")
+        return pool
+    exclude = (agent.current_pool_id,) if agent.current_mode == Mode.SPOT and agent.current_pool_id else ()
+    choice = pool_select(instance_type=agent.instance_type, region=agent.region, exclude_pool_ids=exclude)
+    if choice.pool is None:
+        raise NoSpotPool(f"No spot pool to switch to: {choice.reason}.")
+    return choice.pool
+
+
+@transaction.atomic
+def command_issue(
+    *,
+    agent: Agent,
+    target_mode: str,
+    target_pool_id: str = "",
+    priority: int = MANUAL_PRIORITY,
+    source: str = "dashboard",
+    reason: str = "",
+) -> Command:
+    """Queue a switch. A newer command supersedes a pending one; a delivered one is in flight and
+    blocks a new command (409) until it closes."""
+    agent = agent_lock(agent_id=agent.pk)
+    pool = command_resolve_pool(agent=agent, target_mode=target_mode, target_pool_id=target_pool_id)
+    open_command = Command.objects.filter(agent=agent, is_open=True).first()
+    if open_command is not None:
+        if open_command.status == CommandStatus.DELIVERED:
+            raise Conflict("A switch is in progress for this agent; wait until it completes.")
+        open_command.status = CommandStatus.SUPERSEDED
+        open_command.is_open = None
+        open_command.completed_at = timezone.now()
+        open_command.save(update_fields=["status", "is_open", "completed_at"])
+    command = Command.objects.create(
+        agent=agent, target_mode=target_mode, target_pool=pool, priority=priority, source=source, reason=reason
+    )
+    system_event_log(
+        agent=agent,
+        event_type="command_issued",
+        message=f"Switch to {target_mode} {pool.pk if pool else ''} queued ({source})".replace("  ", " "),
+        metadata={"command_id": str(command.pk), "priority": priority},
+    )
+    return command
+
+
+def commands_claim_pending(*, agent: Agent, instance_id: str = "") -> list[Command]:
+    """Hand out the agent's pending command once: it is claimed (delivered, bound to the polling
+    instance) in the same step, so no other poll, and no other instance, ever receives it again."""
+    command = Command.objects.filter(agent=agent, is_open=True, status=CommandStatus.PENDING).first()
+    if command is None:
+        return []
+    now = timezone.now()
+    bound_to = instance_id or agent.instance_id
+    claimed = Command.objects.filter(pk=command.pk, status=CommandStatus.PENDING).update(
+        status=CommandStatus.DELIVERED, delivered_at=now, delivered_instance_id=bound_to
+    )
+    if not claimed:
+        return []  # another poll took it a moment ago
+    command.status, command.delivered_at, command.delivered_instance_id = CommandStatus.DELIVERED, now, bound_to
+    if agent.status in (AgentStatus.ONLINE, AgentStatus.DISABLED, AgentStatus.OFFLINE):
+        agent_status_transition(agent=agent, to=AgentStatus.SWITCHING)
+    return [command]
+
+
+@transaction.atomic
+def command_mark_executed(*, agent: Agent, command_id, success: bool = True, message: str = "") -> Command:
+    """Close a command from the agent's callback. Repeats, and callbacks for a command the server
+    already closed (expired on re-register), keep the first outcome."""
+    agent = agent_lock(agent_id=agent.pk)
+    command = Command.objects.select_for_update().get(pk=command_id, agent=agent)
+    if command.is_open:
+        command.status = CommandStatus.SUCCEEDED if success else CommandStatus.FAILED
+        command.is_open = None
+        command.success = success
+        command.message = message[:2000]
+        command.completed_at = timezone.now()
+        command.save(update_fields=["status", "is_open", "success", "message", "completed_at"])
+        if agent.status == AgentStatus.SWITCHING:
+            agent_status_transition(agent=agent, to=AgentStatus.ONLINE if agent.enabled else AgentStatus.DISABLED)
+        system_event_log(
+            agent=agent,
+            event_type="command_executed",
+            severity="info" if success else "error",
+            message=f"Command {command.pk} {'succeeded' if success else 'failed'}: {message[:200]}",
+            metadata={"command_id": str(command.pk)},
+        )
+    elif message and not command.message:
+        Command.objects.filter(pk=command.pk).update(message=message[:2000])
+    return command

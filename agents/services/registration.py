@@ -1,0 +1,211 @@
+"""An agent's identity and liveness: register and heartbeat (API.md §1.1, §1.2, §5)."""
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from agents.locks import agent_lock
+from agents.models import Agent, AgentStatus, Command, CommandStatus, Instance, InstanceState, Mode, Replica
+from agents.services.events import system_event_log
+from agents.services.instances import instance_make_primary, instance_seen
+from agents.services.pools import pool_id_for, region_of_az
+from agents.services.status import STICKY_AGAINST_HEARTBEAT, agent_status_transition
+
+# A non-primary instance of the agent seen this recently is probably the one saying goodbye.
+OVERLAP_WINDOW = timedelta(seconds=120)
+
+
+@dataclass
+class RegisterPayload:
+    instance_id: str
+    logical_agent_id: str = ""
+    hostname: str = ""
+    instance_type: str = ""
+    region: str = ""
+    az: str = ""
+    ami_id: str = ""
+    agent_version: str = ""
+    mode: str = ""
+    private_ip: str = ""
+    public_ip: str = ""
+
+
+def _known(value: str | None) -> str:
+    return "" if value in (None, "unknown") else value
+
+
+def _instance_attrs(p: RegisterPayload) -> dict:
+    mode = p.mode if p.mode in (Mode.SPOT, Mode.ONDEMAND) else ""
+    attrs = {
+        "instance_type": _known(p.instance_type),
+        "region": p.region or region_of_az(_known(p.az)),
+        "az": _known(p.az),
+        "ami_id": _known(p.ami_id),
+        "mode": mode,
+    }
+    return attrs
+
+
+def _agent_fields(agent: Agent, p: RegisterPayload) -> None:
+    for name in ("hostname", "agent_version", "private_ip", "public_ip"):
+        value = _known(getattr(p, name))
+        if value:
+            setattr(agent, name, value)
+
+
+def _spot_pool(attrs: dict):
+    from agents.services.pools import pool_get_or_create
+
+    if attrs.get("mode") == Mode.SPOT and attrs.get("instance_type") and attrs.get("az"):
+        return pool_get_or_create(pool_id=pool_id_for(instance_type=attrs["instance_type"], az=attrs["az"]))
+    return None
+
+
+def agent_register(*, client, payload: RegisterPayload) -> tuple[Agent, bool]:
+    """Return (agent, created). Identity is (client, logical_agent_id); the same agent comes back
+    after a switch from its new instance. A replaced instance that registers again stays non-primary."""
+    logical_id = payload.logical_agent_id or payload.instance_id
+    for attempt in range(2):
+        try:
+            with transaction.atomic():
+                return _register(client=client, logical_id=logical_id, payload=payload)
+        except IntegrityError:
+            # Two first registrations raced on the unique (client, logical_agent_id): the loser retries
+            # and finds the winner's row.
+            if attempt:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _register(*, client, logical_id: str, payload: RegisterPayload) -> tuple[Agent, bool]:
+    now = timezone.now()
+    attrs = _instance_attrs(payload)
+    existing = Agent.objects.filter(client=client, logical_agent_id=logical_id).values_list("pk", flat=True).first()
+    if existing is None:
+        agent = Agent(client=client, logical_agent_id=logical_id, last_heartbeat_at=now)
+        _agent_fields(agent, payload)
+        agent.save()
+        attrs["pool"] = _spot_pool(attrs)
+        instance_make_primary(agent=agent, instance_id=payload.instance_id, at=now, attrs=attrs)
+        agent.save()
+        system_event_log(agent=agent, event_type="agent_registered", message=f"Agent registered on {payload.instance_id}")
+        return agent, True
+
+    agent = agent_lock(agent_id=existing)
+    _agent_fields(agent, payload)
+    if payload.instance_id == agent.instance_id:
+        # The primary restarted: refresh what it tells, keep what it does not.
+        attrs["pool"] = _spot_pool(attrs) if attrs.get("mode") else agent.current_pool
+        instance_make_primary(agent=agent, instance_id=payload.instance_id, at=now, attrs=attrs)
+        agent.last_heartbeat_at = now
+        if agent.status == AgentStatus.OFFLINE:
+            agent_status_transition(agent=agent, to=AgentStatus.ONLINE if agent.enabled else AgentStatus.DISABLED, save=False)
+        agent.save()
+        return agent, False
+
+    known = Instance.objects.filter(agent=agent, instance_id=payload.instance_id).first()
+    is_replica = Replica.objects.filter(agent=agent, instance_id=payload.instance_id).exclude(status="promoted").exists()
+    if (known is not None and known.state != InstanceState.PRIMARY) or is_replica:
+        # A replaced instance restarted by systemd, or a replica: it must not steal the primary role.
+        instance_seen(agent=agent, instance_id=payload.instance_id, at=now, attrs=attrs)
+        agent.save()
+        system_event_log(
+            agent=agent,
+            event_type="non_primary_registered",
+            severity="warning",
+            message=f"Instance {payload.instance_id} registered again but is not the primary ({agent.instance_id})",
+        )
+        return agent, False
+
+    # A new instance of this agent: the result of a switch (or a manual relaunch). It becomes primary.
+    old_instance_id = agent.instance_id
+    attrs["pool"] = _spot_pool(attrs)
+    instance_make_primary(agent=agent, instance_id=payload.instance_id, at=now, attrs=attrs)
+    agent.last_heartbeat_at = now
+    _expire_delivered_command(agent=agent, new_attrs=attrs, now=now)
+    if agent.status in (AgentStatus.SWITCHING, AgentStatus.TERMINATING, AgentStatus.OFFLINE):
+        agent_status_transition(agent=agent, to=AgentStatus.ONLINE if agent.enabled else AgentStatus.DISABLED, save=False)
+    agent.save()
+    system_event_log(
+        agent=agent,
+        event_type="primary_moved",
+        message=f"Agent now runs on {payload.instance_id} (was {old_instance_id or 'none'})",
+        metadata={"old_instance_id": old_instance_id, "new_instance_id": payload.instance_id},
+    )
+    return agent, False
+
+
+def _expire_delivered_command(*, agent: Agent, new_attrs: dict, now) -> None:
+    """The agent came back on another instance: its delivered command is over. It succeeded if the
+    new instance is what the command asked for."""
+    command = Command.objects.filter(agent=agent, is_open=True, status=CommandStatus.DELIVERED).first()
+    if command is None:
+        return
+    mode_ok = new_attrs.get("mode") in ("", command.target_mode)
+    pool = new_attrs.get("pool")
+    pool_ok = command.target_mode != Mode.SPOT or command.target_pool_id is None or (
+        pool is not None and pool.pk == command.target_pool_id
+    ) or not new_attrs.get("az")
+    command.status = CommandStatus.EXPIRED
+    command.is_open = None
+    command.success = bool(mode_ok and pool_ok)
+    command.completed_at = now
+    command.message = (command.message + " " if command.message else "") + (
+        "agent re-registered on the target" if command.success else "agent re-registered elsewhere than the target"
+    )
+    command.save(update_fields=["status", "is_open", "success", "completed_at", "message"])
+
+
+@dataclass
+class HeartbeatPayload:
+    status: str = ""
+    instance_id: str = ""
+    instance_type: str = ""
+    mode: str = ""
+    az: str = ""
+
+
+def agent_heartbeat(*, agent: Agent, payload: HeartbeatPayload) -> str:
+    """Record a heartbeat. Returns what was done: 'primary', 'non_primary' or 'offline_ignored'.
+
+    Missing or null fields never overwrite stored ones; a non-primary instance never re-points the
+    agent or changes its status (API.md §5)."""
+    now = timezone.now()
+    if payload.instance_id and payload.instance_id != agent.instance_id:
+        instance_seen(agent=agent, instance_id=payload.instance_id, at=now)
+        return "non_primary"
+
+    if payload.status == AgentStatus.OFFLINE and not payload.instance_id:
+        # The goodbye of a shutting-down agent carries no instance id. If another instance of this
+        # agent was alive a moment ago, it is that one leaving, not the primary.
+        other_alive = (
+            Instance.objects.filter(agent=agent, last_seen_at__gte=now - OVERLAP_WINDOW)
+            .exclude(instance_id=agent.instance_id)
+            .exclude(state=InstanceState.TERMINATED)
+            .exists()
+        )
+        if other_alive:
+            return "offline_ignored"
+
+    update: dict = {"last_heartbeat_at": now}
+    if payload.instance_type and payload.instance_type != "unknown":
+        update["instance_type"] = payload.instance_type
+    if payload.az and payload.az != "unknown":
+        update["az"] = payload.az
+    if payload.mode in (Mode.SPOT, Mode.ONDEMAND):
+        update["current_mode"] = payload.mode
+    wanted = payload.status
+    if wanted in (AgentStatus.ONLINE, AgentStatus.DISABLED, AgentStatus.OFFLINE):
+        if agent.status in STICKY_AGAINST_HEARTBEAT and wanted != AgentStatus.OFFLINE:
+            pass
+        elif wanted != agent.status:
+            update["status"] = wanted
+    elif agent.status == AgentStatus.OFFLINE:
+        update["status"] = AgentStatus.ONLINE if agent.enabled else AgentStatus.DISABLED
+    # One UPDATE on the hot path; fields not in `update` keep their stored values.
+    Agent.objects.filter(pk=agent.pk).update(updated_at=now, **update)
+    for key, value in update.items():
+        setattr(agent, key, value)
+    return "primary"
+

@@ -1,0 +1,40 @@
+"""Shared fixtures. Tests run against the database of DATABASE_URL: MariaDB under `make test`."""
+import pytest
+from rest_framework.test import APIClient
+
+from clients.tests.factories import ClientFactory
+
+
+def bearer(client_obj) -> APIClient:
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {client_obj.token}")
+    return api
+
+
+@pytest.fixture
+def client_obj(db):
+    return ClientFactory()
+
+
+@pytest.fixture
+def other_client(db):
+    return ClientFactory()
+
+
+@pytest.fixture
+def api(client_obj) -> APIClient:
+    """An API client authenticated as `client_obj`."""
+    return bearer(client_obj)
+
+
+@pytest.fixture
+def other_api(other_client) -> APIClient:
+    return bearer(other_client)
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache():
+    from django.core.cache import cache
+
+    cache.clear()
+    yield

@@ -1,0 +1,60 @@
+"""Every error is JSON: `{"error": <message>, "detail": ...}`; the agents and installers read no HTML."""
+import logging
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404, JsonResponse
+from rest_framework import exceptions, status
+from rest_framework.views import exception_handler
+
+logger = logging.getLogger(__name__)
+
+
+class Conflict(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "Conflict with the current state."
+    default_code = "conflict"
+
+
+def _message(detail) -> str:
+    if isinstance(detail, dict):
+        parts = []
+        for field, value in detail.items():
+            text = _message(value)
+            parts.append(text if field in ("non_field_errors", "detail") else f"{field}: {text}")
+        return "; ".join(parts)
+    if isinstance(detail, list):
+        return "; ".join(_message(v) for v in detail)
+    return str(detail)
+
+
+def json_exception_handler(exc, context):
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound(str(exc) if str(exc) else "Not found.")
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+    response = exception_handler(exc, context)
+    if response is None:
+        logger.exception("Unhandled error in %s", context.get("view"))
+        return JsonResponse({"success": False, "error": "Internal server error."}, status=500)
+    detail = response.data
+    body = {"success": False, "error": _message(detail)}
+    if isinstance(detail, dict) and set(detail) - {"detail"}:
+        body["fields"] = detail
+    response.data = body
+    return response
+
+
+def handler404(request, exception=None):
+    return JsonResponse({"success": False, "error": "Not found."}, status=404)
+
+
+def handler500(request):
+    return JsonResponse({"success": False, "error": "Internal server error."}, status=500)
+
+
+def handler400(request, exception=None):
+    return JsonResponse({"success": False, "error": "Bad request."}, status=400)
+
+
+def handler403(request, exception=None):
+    return JsonResponse({"success": False, "error": "Forbidden."}, status=403)

@@ -1,0 +1,185 @@
+"""Settings for spotbackend, read once from the environment (12-factor).
+
+Every variable is documented in README.md and .env.example. With nothing set, the server runs on
+embedded defaults: a SQLite file under ./var and a filesystem Celery broker (no external service).
+"""
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(environ.Env().str("SPOTBACKEND_VAR_DIR", default=str(BASE_DIR / "var")))
+
+env = environ.Env(
+    DEBUG=(bool, False),
+    ALLOWED_HOSTS=(list, ["*"]),
+    TERMINATION_REPLICA_AUTO_CREATE=(bool, True),
+    TERMINATION_NOTIFICATION_WEBHOOK=(str, ""),
+    AUTO_CLEANUP_ENABLED=(bool, True),
+    CLEANUP_SNAPSHOTS_DAYS=(int, 7),
+    CLEANUP_AMIS_DAYS=(int, 30),
+    SAVINGS_CALCULATION_HOUR=(int, 0),
+    AGENT_HEARTBEAT_TIMEOUT=(int, 300),
+    STALE_AGENTS_INTERVAL_HOURS=(int, 6),
+    POOL_COOLDOWN_SECONDS=(int, 600),
+    PRICE_FRESHNESS_SECONDS=(int, 3600),
+    CONN_MAX_AGE=(int, 60),
+)
+env_file = BASE_DIR / ".env"
+if env_file.exists():
+    environ.Env.read_env(str(env_file))
+
+DEBUG = env("DEBUG")
+# Development default only; production must set SECRET_KEY (README).
+SECRET_KEY = env("SECRET_KEY", default="dev-insecure-spotbackend-key-change-me")
+ALLOWED_HOSTS = env("ALLOWED_HOSTS")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "django_celery_beat",
+    "clients",
+    "agents",
+    "savings",
+    "cleanup",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "spotbackend.urls"
+# The agents and the installers never follow a redirect to a slashed URL.
+APPEND_SLASH = False
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+WSGI_APPLICATION = "spotbackend.wsgi.application"
+
+DATABASES = {
+    "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'spotbackend.sqlite3'}"),
+}
+DATABASES["default"]["CONN_MAX_AGE"] = env("CONN_MAX_AGE")
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+if DATABASES["default"]["ENGINE"] == "django.db.backends.mysql":
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "charset": "utf8mb4",
+            "init_command": "SET sql_mode='STRICT_TRANS_TABLES', time_zone='+00:00'",
+            "isolation_level": "read committed",
+        }
+    )
+    DATABASES["default"]["TEST"] = {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"}
+    if env("TEST_DATABASE_NAME", default=""):
+        DATABASES["default"]["TEST"]["NAME"] = env("TEST_DATABASE_NAME")
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+    DATABASES["default"].setdefault("OPTIONS", {}).update({"timeout": 20})
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+
+# --- Redis: Celery broker and cache -------------------------------------------------------------
+REDIS_URL = env("REDIS_URL", default="")
+if REDIS_URL:
+    CELERY_BROKER_URL = REDIS_URL
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+else:
+    # Embedded default: kombu's filesystem transport needs no server (single host only).
+    CELERY_BROKER_URL = "filesystem://"
+    _broker_dir = VAR_DIR / "broker"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_broker_dir / "out"),
+        "data_folder_out": str(_broker_dir / "out"),
+        "processed_folder": str(_broker_dir / "processed"),
+        "store_processed": False,
+    }
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TIMEZONE = "UTC"
+CELERY_ENABLE_UTC = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+DJANGO_CELERY_BEAT_TZ_AWARE = True
+
+# --- REST framework ---------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["spotbackend.authentication.ClientTokenAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["spotbackend.authentication.IsClient"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "EXCEPTION_HANDLER": "spotbackend.exceptions.json_exception_handler",
+    "COERCE_DECIMAL_TO_STRING": False,
+    "UNAUTHENTICATED_USER": None,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_THROTTLE_RATES": {"token_validate": env("TOKEN_VALIDATE_RATE", default="30/min")},
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "spotbackend API",
+    "DESCRIPTION": "Central server of the spot-instance optimizer: agents, dashboard and installers.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
+}
+
+# --- Product settings (ARCHITECTURE.md §7) ----------------------------------------------------
+TERMINATION_REPLICA_AUTO_CREATE = env("TERMINATION_REPLICA_AUTO_CREATE")
+TERMINATION_NOTIFICATION_WEBHOOK = env("TERMINATION_NOTIFICATION_WEBHOOK")
+AUTO_CLEANUP_ENABLED = env("AUTO_CLEANUP_ENABLED")
+CLEANUP_SNAPSHOTS_DAYS = env("CLEANUP_SNAPSHOTS_DAYS")
+CLEANUP_AMIS_DAYS = env("CLEANUP_AMIS_DAYS")
+SAVINGS_CALCULATION_HOUR = env("SAVINGS_CALCULATION_HOUR")
+AGENT_HEARTBEAT_TIMEOUT = env("AGENT_HEARTBEAT_TIMEOUT")
+STALE_AGENTS_INTERVAL_HOURS = env("STALE_AGENTS_INTERVAL_HOURS")
+# A pool that just produced a termination notice is not chosen for failover for this long.
+POOL_COOLDOWN_SECONDS = env("POOL_COOLDOWN_SECONDS")
+# A pool whose latest price is older than this is not a failover candidate.
+PRICE_FRESHNESS_SECONDS = env("PRICE_FRESHNESS_SECONDS")

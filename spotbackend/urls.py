@@ -1,0 +1,25 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from spotbackend.views import health
+
+urlpatterns = [
+    path("health", health, name="health"),
+    path("admin/", admin.site.urls),
+    path("api/schema", SpectacularAPIView.as_view(authentication_classes=[], permission_classes=[]), name="schema"),
+    path(
+        "api/docs",
+        SpectacularSwaggerView.as_view(url_name="schema", authentication_classes=[], permission_classes=[]),
+        name="docs",
+    ),
+    path("api/", include("clients.api.urls")),
+    path("api/", include("agents.api.urls")),
+    path("api/", include("savings.api.urls")),
+    path("api/", include("cleanup.api.urls")),
+]
+
+handler400 = "spotbackend.exceptions.handler400"
+handler403 = "spotbackend.exceptions.handler403"
+handler404 = "spotbackend.exceptions.handler404"
+handler500 = "spotbackend.exceptions.handler500"
