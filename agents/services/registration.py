@@ -178,11 +178,11 @@ def agent_heartbeat(*, agent: Agent, payload: HeartbeatPayload) -> str:
 
     if payload.status == AgentStatus.OFFLINE and not payload.instance_id:
         # The goodbye of a shutting-down agent carries no instance id. If another instance of this
-        # agent was alive a moment ago, it is that one leaving, not the primary.
+        # agent was heard a moment ago (even one whose switch report says it terminated itself: the
+        # process says goodbye seconds later), it is that one leaving, not the primary.
         other_alive = (
             Instance.objects.filter(agent=agent, last_seen_at__gte=now - OVERLAP_WINDOW)
             .exclude(instance_id=agent.instance_id)
-            .exclude(state=InstanceState.TERMINATED)
             .exists()
         )
         if other_alive:

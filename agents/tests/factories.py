@@ -24,6 +24,7 @@ class SpotPoolFactory(factory.django.DjangoModelFactory):
 class AgentFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Agent
+        skip_postgeneration_save = True
 
     client = factory.SubFactory(ClientFactory)
     logical_agent_id = factory.Sequence(lambda n: f"agent-{n}")
