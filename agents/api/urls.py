@@ -1,6 +1,6 @@
 from django.urls import path
 
-from agents.api import views
+from agents.api import dashboard, views
 
 # Literal routes before <agent_id> routes; no trailing slashes (API.md §0).
 urlpatterns = [
@@ -20,5 +20,10 @@ urlpatterns = [
     ),
     path("agents/<str:agent_id>/pricing-report", views.PricingReportApi.as_view(), name="agent-pricing-report"),
     path("agents/<str:agent_id>/switch-report", views.SwitchReportApi.as_view(), name="agent-switch-report"),
+    path(
+        "agents/<str:agent_id>/issue-switch-command",
+        dashboard.IssueSwitchCommandApi.as_view(),
+        name="agent-issue-switch-command",
+    ),
     path("agents/<str:agent_id>", views.AgentDetailApi.as_view(), name="agent-detail"),
 ]

@@ -2,6 +2,15 @@ from django.urls import path
 
 from clients.api import views
 
+# Literal routes before <client_id> routes; no trailing slashes (API.md §0).
 urlpatterns = [
     path("client/validate", views.ValidateApi.as_view(), name="client-validate"),
+    path("client/agents/<str:agent_id>/toggle-enabled", views.ToggleEnabledApi.as_view(), name="client-agent-toggle-enabled"),
+    path("client/agents/<str:agent_id>/settings", views.AgentSettingsApi.as_view(), name="client-agent-settings"),
+    path("client/instances/<str:instance_id>/pricing", views.InstancePricingApi.as_view(), name="client-instance-pricing"),
+    path("client/<str:client_id>/agents", views.ClientAgentsApi.as_view(), name="client-agents"),
+    path("client/<str:client_id>/instances", views.ClientInstancesApi.as_view(), name="client-instances"),
+    path("client/<str:client_id>/switches", views.ClientSwitchesApi.as_view(), name="client-switches"),
+    path("client/<str:client_id>/replicas", views.ClientReplicasApi.as_view(), name="client-replicas"),
+    path("client/<str:client_id>", views.ClientStatsApi.as_view(), name="client-stats"),
 ]
