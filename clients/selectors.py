@@ -38,8 +38,10 @@ def client_get_for_caller(*, caller: Client, client_id) -> Client:
     return caller
 
 
-def _price(value):
-    return float(value) if value is not None else None
+def _price(value) -> float:
+    """A JSON number always: the dashboard calls .toFixed() on it, and null would break the page.
+    An unknown price (no quote yet, or no spot price for an on-demand instance) is 0."""
+    return float(value) if value is not None else 0.0
 
 
 def _heartbeat_cutoff(now):

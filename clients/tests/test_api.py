@@ -143,7 +143,7 @@ def test_instances_show_replaced_instances_as_inactive(api, client_obj, fleet):
     )
     rows = {i["id"]: i for i in api.get(f"/api/client/{client_obj.pk}/instances").json()["instances"]}
     assert rows["i-oldone"]["is_active"] is False
-    assert rows["i-oldone"]["spot_price"] is None
+    assert rows["i-oldone"]["spot_price"] == 0.0
     assert rows[agent.instance_id]["is_active"] is True
 
 
