@@ -453,3 +453,31 @@ def _rebalance_decide(*, agent: Agent, event, is_primary: bool, pool, now):
         command = _queue_auto_command(agent=agent, choice=choice, source="rebalance", now=now,
                                       reason=f"rebalance recommendation {event.pk}: {reason}")
     return SWITCH, Mode.SPOT, choice.pool.pk, reason, command
+
+
+# The termination event's own states (ARCHITECTURE.md §3): detected -> handling -> resolved | failed.
+EVENT_ALLOWED: dict[str, set[str]] = {
+    TerminationEventStatus.DETECTED: {TerminationEventStatus.HANDLING, TerminationEventStatus.RESOLVED,
+                                      TerminationEventStatus.FAILED},
+    TerminationEventStatus.HANDLING: {TerminationEventStatus.RESOLVED, TerminationEventStatus.FAILED},
+    # Staff may correct a final outcome (resolved <-> failed), never reopen it.
+    TerminationEventStatus.RESOLVED: {TerminationEventStatus.FAILED},
+    TerminationEventStatus.FAILED: {TerminationEventStatus.RESOLVED},
+}
+FINAL_EVENT_STATUSES = (TerminationEventStatus.RESOLVED, TerminationEventStatus.FAILED)
+
+
+def termination_event_can_change(*, current: str, to: str) -> bool:
+    return current == to or to in EVENT_ALLOWED.get(current, set())
+
+
+@transaction.atomic
+def termination_events_close(*, events, status: str, action_taken: str, now: datetime | None = None) -> int:
+    """Close open events (staff's bulk action): set the outcome, when, and what was done."""
+    if status not in FINAL_EVENT_STATUSES:
+        raise ValueError(f"{status} is not a final status")
+    now = now or timezone.now()
+    return (
+        TerminationEvent.objects.filter(pk__in=[e.pk for e in events], status__in=OPEN_EVENT)
+        .update(status=status, resolved_at=now, action_taken=action_taken[:100])
+    )
