@@ -193,13 +193,12 @@ def _event_get_or_create(*, agent: Agent, instance_id: str, event_type: str, not
 def _notice_key(*, agent: Agent, instance_id: str, notice: Notice, now: datetime) -> str:
     if notice.termination_time is not None:
         return _iso(notice.termination_time)
-    # No announced time: the open notice of this instance seen lately is the same notice.
+    # No announced time: the notice of this instance seen lately (even if already handled) is the same one.
     open_event = (
         TerminationEvent.objects.filter(
             agent=agent,
             instance_id=instance_id,
             event_type=TerminationEventType.TERMINATION_NOTICE,
-            status__in=OPEN_EVENT,
             last_seen_at__gte=now - NOTICE_DEDUPE_WINDOW,
         )
         .order_by("-detected_at")
