@@ -1,4 +1,7 @@
+from django import forms
 from django.contrib import admin
+from django.contrib.admin.helpers import ActionForm
+from django.utils import timezone
 
 from agents.models import (
     Agent,
@@ -7,12 +10,18 @@ from agents.models import (
     OnDemandPriceSample,
     PoolRiskAnalysis,
     Replica,
+    ReplicaStatus,
+    Severity,
     SpotPool,
     SpotPriceSample,
     Switch,
     SystemEvent,
     TerminationEvent,
+    TerminationEventStatus,
 )
+from agents.services.interruptions import FINAL_EVENT_STATUSES, termination_event_can_change, termination_events_close
+from agents.services.replicas import replica_can_change, replica_transition
+from spotbackend.exceptions import Conflict
 
 
 class InstanceInline(admin.TabularInline):
@@ -95,34 +104,118 @@ class SwitchAdmin(admin.ModelAdmin):
     date_hierarchy = "initiated_at"
 
 
+class ReplicaAdminForm(forms.ModelForm):
+    class Meta:
+        model = Replica
+        fields = "__all__"
+
+    def clean_status(self):
+        status = self.cleaned_data["status"]
+        if self.instance.pk and not replica_can_change(current=self.instance.status, to=status):
+            raise forms.ValidationError(f"A {self.instance.status} replica cannot become {status}.")
+        return status
+
+
 @admin.register(Replica)
 class ReplicaAdmin(admin.ModelAdmin):
-    list_display = ("id", "agent", "instance_id", "replica_type", "pool", "status", "hourly_cost", "created_at")
-    list_filter = ("status", "replica_type", "client")
-    search_fields = ("id", "instance_id", "parent_instance_id", "agent__hostname")
-    list_select_related = ("agent",)
+    form = ReplicaAdminForm
+    list_display = ("id", "agent", "client", "instance_id", "replica_type", "pool", "status", "hourly_cost",
+                    "created_at")
+    list_filter = ("status", "replica_type", "client", ("created_at", admin.DateFieldListFilter))
+    search_fields = ("id", "instance_id", "parent_instance_id", "agent__hostname", "agent__logical_agent_id")
+    list_select_related = ("agent", "client", "pool")
     raw_id_fields = ("agent", "client", "pool", "termination_event")
+    readonly_fields = ("id", "created_at", "updated_at")
+    date_hierarchy = "created_at"
+    actions = ["terminate_replicas"]
+
+    @admin.action(description="Terminate selected replicas")
+    def terminate_replicas(self, request, queryset):
+        done = skipped = 0
+        for replica in queryset:
+            try:
+                changed = replica_transition(replica=replica, to=ReplicaStatus.TERMINATED,
+                                             reason=f"terminated by {request.user} in the admin")
+            except Conflict:
+                changed = False
+            done, skipped = (done + 1, skipped) if changed else (done, skipped + 1)
+        self.message_user(request, f"{done} replica(s) terminated, {skipped} skipped (already final).")
+
+
+class TerminationEventActionForm(ActionForm):
+    action_taken = forms.CharField(required=False, max_length=100, label="Action taken",
+                                   help_text="Recorded on every selected event.")
+
+
+class TerminationEventAdminForm(forms.ModelForm):
+    class Meta:
+        model = TerminationEvent
+        fields = "__all__"
+
+    def clean(self):
+        data = super().clean()
+        status = data.get("status")
+        if self.instance.pk and status and not termination_event_can_change(current=self.instance.status, to=status):
+            self.add_error("status", f"A {self.instance.status} event cannot become {status}.")
+        if status in FINAL_EVENT_STATUSES and not data.get("resolved_at"):
+            data["resolved_at"] = timezone.now()
+        return data
 
 
 @admin.register(TerminationEvent)
 class TerminationEventAdmin(admin.ModelAdmin):
-    list_display = ("id", "event_type", "agent", "instance_id", "status", "action_taken", "detected_at",
-                    "resolved_at")
-    list_filter = ("event_type", "status", "client", "detected_at")
-    search_fields = ("instance_id", "agent__hostname", "agent__logical_agent_id")
-    list_select_related = ("agent",)
+    form = TerminationEventAdminForm
+    action_form = TerminationEventActionForm
+    list_display = ("id", "event_type", "agent", "client", "instance_id", "pool", "status", "action_taken",
+                    "notice_count", "detected_at", "resolved_at")
+    list_filter = ("event_type", "status", "client", ("detected_at", admin.DateFieldListFilter))
+    search_fields = ("instance_id", "agent__hostname", "agent__logical_agent_id", "=agent__id")
+    list_select_related = ("agent", "client", "pool")
     raw_id_fields = ("agent", "client", "pool", "emergency_replica")
     date_hierarchy = "detected_at"
+    fields = ("event_type", "agent", "client", "instance_id", "pool", "notice_key", "termination_time",
+              "detected_at", "last_seen_at", "notice_count", "emergency_replica", "status", "resolved_at",
+              "action_taken", "metadata", "created_at")
+    readonly_fields = ("event_type", "agent", "client", "instance_id", "pool", "notice_key", "termination_time",
+                       "detected_at", "last_seen_at", "notice_count", "emergency_replica", "created_at")
+    actions = ["mark_resolved", "mark_failed"]
+
+    def _close(self, request, queryset, status: str) -> None:
+        action_taken = (request.POST.get("action_taken") or "").strip()
+        closed = termination_events_close(
+            events=queryset, status=status, action_taken=action_taken or f"marked {status} by {request.user}"
+        )
+        skipped = queryset.count() - closed
+        self.message_user(request, f"{closed} event(s) marked {status}" + (f", {skipped} already closed." if skipped else "."))
+
+    @admin.action(description="Mark selected events resolved")
+    def mark_resolved(self, request, queryset):
+        self._close(request, queryset, TerminationEventStatus.RESOLVED)
+
+    @admin.action(description="Mark selected events failed")
+    def mark_failed(self, request, queryset):
+        self._close(request, queryset, TerminationEventStatus.FAILED)
 
 
 @admin.register(SystemEvent)
 class SystemEventAdmin(admin.ModelAdmin):
     list_display = ("created_at", "severity", "event_type", "agent", "client", "message")
-    list_filter = ("severity", "event_type", "client", "created_at")
-    search_fields = ("message", "event_type", "agent__hostname")
+    list_filter = ("severity", "event_type", "client", ("created_at", admin.DateFieldListFilter))
+    search_fields = ("message", "event_type", "agent__hostname", "agent__logical_agent_id")
     list_select_related = ("agent", "client")
     raw_id_fields = ("agent", "client")
     date_hierarchy = "created_at"
+    # A log: staff may re-grade and annotate an event, not rewrite what happened.
+    readonly_fields = ("event_type", "agent", "client", "created_at")
+    actions = ["mark_info", "mark_warning"]
+
+    @admin.action(description="Set severity: info")
+    def mark_info(self, request, queryset):
+        self.message_user(request, f"{queryset.update(severity=Severity.INFO)} event(s) set to info.")
+
+    @admin.action(description="Set severity: warning")
+    def mark_warning(self, request, queryset):
+        self.message_user(request, f"{queryset.update(severity=Severity.WARNING)} event(s) set to warning.")
 
 
 @admin.register(PoolRiskAnalysis)

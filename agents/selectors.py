@@ -63,3 +63,40 @@ def agent_summary(*, agent: Agent, now=None) -> dict:
         "manual_replica_enabled": agent.manual_replica_enabled,
         "replica_count": agent.replica_count,
     }
+
+
+def replica_item(replica) -> dict:
+    """One replica as the dashboard renders it (API.md §2): ids as strings, cost as a number."""
+    return {
+        "id": str(replica.pk),
+        "agent_id": str(replica.agent_id),
+        "instance_id": replica.instance_id,
+        "replica_type": replica.replica_type,
+        "parent_instance_id": replica.parent_instance_id,
+        "pool_id": replica.pool_id or "",
+        "status": replica.status,
+        "hourly_cost": replica.hourly_cost,
+        "termination_event_id": replica.termination_event_id,
+        "created_at": replica.created_at,
+        "ready_at": replica.ready_at,
+        "promoted_at": replica.promoted_at,
+        "terminated_at": replica.terminated_at,
+    }
+
+
+def replica_config(*, agent: Agent) -> dict:
+    """What a newer agent reads to manage its replicas (API.md §1.12). Two queries."""
+    from agents.models import Replica
+    from agents.services.replicas import LIVE_STATUSES
+
+    live = list(Replica.objects.filter(agent=agent, status__in=LIVE_STATUSES).order_by("-created_at")[:20])
+    return {
+        "agent_id": str(agent.pk),
+        "manual_replica_enabled": agent.manual_replica_enabled,
+        "replica_count": agent.replica_count,
+        "auto_switch_enabled": agent.auto_switch_enabled,
+        "emergency_replica_auto_create": settings.TERMINATION_REPLICA_AUTO_CREATE,
+        "emergency_replica_count": agent.emergency_replica_count,
+        "current_pool_id": agent.current_pool_id or "",
+        "replicas": [replica_item(r) for r in live],
+    }

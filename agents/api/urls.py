@@ -1,6 +1,6 @@
 from django.urls import path
 
-from agents.api import dashboard, views
+from agents.api import dashboard, interruptions, replicas, views
 
 # Literal routes before <agent_id> routes; no trailing slashes (API.md §0).
 urlpatterns = [
@@ -25,5 +25,33 @@ urlpatterns = [
         dashboard.IssueSwitchCommandApi.as_view(),
         name="agent-issue-switch-command",
     ),
+    path(
+        "agents/<str:agent_id>/termination-imminent",
+        interruptions.TerminationImminentApi.as_view(),
+        name="agent-termination-imminent",
+    ),
+    path(
+        "agents/<str:agent_id>/rebalance-recommendation",
+        interruptions.RebalanceRecommendationApi.as_view(),
+        name="agent-rebalance-recommendation",
+    ),
+    path("agents/<str:agent_id>/replicas", replicas.ReplicasApi.as_view(), name="agent-replicas"),
+    path(
+        "agents/<str:agent_id>/create-emergency-replica",
+        replicas.CreateEmergencyReplicaApi.as_view(),
+        name="agent-create-emergency-replica",
+    ),
+    path("agents/<str:agent_id>/replica-config", replicas.ReplicaConfigApi.as_view(), name="agent-replica-config"),
+    path(
+        "agents/<str:agent_id>/replicas/<str:replica_id>/promote",
+        replicas.ReplicaPromoteApi.as_view(),
+        name="agent-replica-promote",
+    ),
+    path(
+        "agents/<str:agent_id>/replicas/<str:replica_id>/status",
+        replicas.ReplicaStatusApi.as_view(),
+        name="agent-replica-status",
+    ),
+    path("agents/<str:agent_id>/replicas/<str:replica_id>", replicas.ReplicaDetailApi.as_view(), name="agent-replica"),
     path("agents/<str:agent_id>", views.AgentDetailApi.as_view(), name="agent-detail"),
 ]

@@ -5,30 +5,16 @@ primary away while a hand-made replica waits to take over. So turning one on tur
 ends the replicas the other one made.
 """
 from django.db import transaction
-from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
 from agents.locks import agent_lock
-from agents.models import Agent, AgentStatus, Replica, ReplicaStatus, ReplicaType, Severity
+from agents.models import Agent, AgentStatus, ReplicaType, Severity
 from agents.services.events import system_event_log
+from agents.services.replicas import replicas_terminate
 from agents.services.status import agent_status_transition
 
 SETTING_FIELDS = ("auto_switch_enabled", "auto_terminate_enabled", "manual_replica_enabled", "replica_count")
 REPLICA_COUNT_MAX = 5
-ENDED_REPLICA_STATUSES = (ReplicaStatus.PROMOTED, ReplicaStatus.TERMINATED)
-
-
-def _replicas_end(agent: Agent, replica_type: str, *, reason: str) -> list[str]:
-    """Mark the agent's live replicas of this type terminated; return their ids.
-
-    Private stand-in for agents.services.replicas.replicas_terminate (issue 3), swapped on merge."""
-    live = Replica.objects.filter(agent=agent, replica_type=replica_type).exclude(status__in=ENDED_REPLICA_STATUSES)
-    ids = [str(pk) for pk in live.values_list("pk", flat=True)]
-    if ids:
-        Replica.objects.filter(pk__in=ids).update(
-            status=ReplicaStatus.TERMINATED, terminated_at=timezone.now(), status_reason=reason, updated_at=timezone.now()
-        )
-    return ids
 
 
 @transaction.atomic
@@ -67,9 +53,9 @@ def agent_settings_update(*, agent: Agent, changes: dict) -> Agent:
 
     ended: list[str] = []
     if manual_on:
-        ended = _replicas_end(agent, ReplicaType.EMERGENCY, reason="manual replicas enabled: automatic replicas ended")
+        ended = replicas_terminate(agent=agent, replica_type=ReplicaType.EMERGENCY, reason="manual replicas enabled: automatic replicas ended")
     elif auto_on:
-        ended = _replicas_end(agent, ReplicaType.MANUAL, reason="auto-switch enabled: manual replicas ended")
+        ended = replicas_terminate(agent=agent, replica_type=ReplicaType.MANUAL, reason="auto-switch enabled: manual replicas ended")
 
     changed = [f for f in SETTING_FIELDS if after[f] != before[f]]
     if changed:

@@ -1,0 +1,49 @@
+"""Termination notices and rebalance recommendations (API.md §1.8, §1.9). Views only translate."""
+from rest_framework import serializers
+from rest_framework.response import Response
+
+from agents.api.views import AgentApi, parse
+from agents.services.interruptions import Notice, rebalance_recommendation_handle, termination_notice_handle
+from spotbackend.fields import StrictCharField
+
+
+def _opt_str(**kwargs):
+    return StrictCharField(required=False, allow_null=True, allow_blank=True, **kwargs)
+
+
+def _opt_time():
+    return serializers.DateTimeField(required=False, allow_null=True)
+
+
+class TerminationImminentApi(AgentApi):
+    class InputSerializer(serializers.Serializer):
+        instance_id = _opt_str(max_length=64)
+        termination_time = _opt_time()  # what the v4 agent sends
+        time = _opt_time()  # the request document's spelling
+        action = _opt_str(max_length=32)
+        detected_at = _opt_time()
+
+    def post(self, request, agent_id):
+        agent = self.get_agent(agent_id)
+        data = parse(self.InputSerializer, request)
+        notice = Notice(
+            instance_id=data.get("instance_id") or "",
+            termination_time=data.get("termination_time") or data.get("time"),
+            action=data.get("action") or "",
+            detected_at=data.get("detected_at"),
+        )
+        decision = termination_notice_handle(agent=agent, notice=notice)
+        return Response(decision.as_response())
+
+
+class RebalanceRecommendationApi(AgentApi):
+    class InputSerializer(serializers.Serializer):
+        instance_id = _opt_str(max_length=64)
+        detected_at = _opt_time()
+
+    def post(self, request, agent_id):
+        agent = self.get_agent(agent_id)
+        data = parse(self.InputSerializer, request)
+        notice = Notice(instance_id=data.get("instance_id") or "", detected_at=data.get("detected_at"))
+        decision = rebalance_recommendation_handle(agent=agent, notice=notice)
+        return Response(decision.as_response())

@@ -1,0 +1,276 @@
+"""Replicas (ARCHITECTURE.md §3): launching -> syncing -> ready -> promoting -> promoted | terminated.
+
+Every status change goes through `replica_transition`; promotion moves the agent's primary instance
+through `instance_make_primary`, so an agent always has exactly one primary."""
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone
+
+from agents.locks import agent_lock
+from agents.models import (
+    Agent,
+    AgentStatus,
+    InstanceState,
+    Mode,
+    Replica,
+    ReplicaStatus,
+    ReplicaType,
+    TerminationEvent,
+    TerminationEventStatus,
+    TerminationEventType,
+)
+from agents.services.events import system_event_log
+from agents.services.instances import instance_make_primary
+from agents.services.pools import pool_get_or_create, pool_select
+from agents.services.status import agent_status_transition
+from spotbackend.exceptions import Conflict
+
+R = ReplicaStatus
+# Forward moves may skip a step (the agent registers its emergency replica directly as `ready`);
+# any live replica may be terminated; `promoted` and `terminated` are final.
+ALLOWED: dict[str, set[str]] = {
+    R.LAUNCHING: {R.SYNCING, R.READY, R.TERMINATED},
+    R.SYNCING: {R.READY, R.TERMINATED},
+    R.READY: {R.PROMOTING, R.TERMINATED},
+    R.PROMOTING: {R.PROMOTED, R.TERMINATED},
+    R.PROMOTED: set(),
+    R.TERMINATED: set(),
+}
+LIVE_STATUSES = (R.LAUNCHING, R.SYNCING, R.READY, R.PROMOTING)
+# A hard ceiling on live replicas of one type per agent (the dashboard's replica_count range).
+MAX_LIVE_REPLICAS = 5
+
+
+class ReplicaConflict(Conflict):
+    default_detail = "This replica cannot make that change in its current state."
+
+
+def replica_can_change(*, current: str, to: str) -> bool:
+    return current == to or to in ALLOWED.get(current, set())
+
+
+def replica_transition(*, replica: Replica, to: str, reason: str = "", now: datetime | None = None) -> bool:
+    """Move the replica to `to` (saving it); False when it already is there. Illegal moves: 409."""
+    if to not in R.values:
+        raise ReplicaConflict(f"Unknown replica status '{to}'.")
+    if replica.status == to:
+        return False
+    if not replica_can_change(current=replica.status, to=to):
+        raise ReplicaConflict(f"Replica {replica.pk} is {replica.status}; it cannot become {to}.")
+    now = now or timezone.now()
+    replica.status = to
+    fields = ["status", "updated_at"]
+    stamp = {R.READY: "ready_at", R.PROMOTED: "promoted_at", R.TERMINATED: "terminated_at"}.get(to)
+    if stamp:
+        setattr(replica, stamp, now)
+        fields.append(stamp)
+    if reason:
+        replica.status_reason = reason[:2000]
+        fields.append("status_reason")
+    replica.save(update_fields=fields)
+    return True
+
+
+def replica_get_for_agent(*, agent: Agent, replica_id, for_update: bool = False) -> Replica:
+    """The agent's own replica or a 404 (another agent's or client's replica is never revealed)."""
+    from rest_framework.exceptions import NotFound
+
+    from agents.selectors import parse_uuid
+
+    pk = parse_uuid(replica_id)
+    qs = Replica.objects.filter(pk=pk, agent=agent) if pk else Replica.objects.none()
+    if for_update:
+        qs = qs.select_for_update()
+    replica = qs.first()
+    if replica is None:
+        raise NotFound("Replica not found.")
+    return replica
+
+
+def _open_notice_for(*, agent: Agent, instance_id: str) -> TerminationEvent | None:
+    qs = TerminationEvent.objects.filter(
+        agent=agent,
+        event_type=TerminationEventType.TERMINATION_NOTICE,
+        status__in=(TerminationEventStatus.DETECTED, TerminationEventStatus.HANDLING),
+        emergency_replica__isnull=True,
+    )
+    if instance_id:
+        qs = qs.filter(instance_id=instance_id)
+    return qs.order_by("-detected_at").first()
+
+
+@transaction.atomic
+def replica_create(
+    *,
+    agent: Agent,
+    replica_type: str,
+    instance_id: str = "",
+    parent_instance_id: str = "",
+    pool_id: str = "",
+    status: str = ReplicaStatus.LAUNCHING,
+    hourly_cost=None,
+) -> tuple[Replica, bool]:
+    """Record a replica; returns (replica, created).
+
+    Emergency replicas are registered by the agent once the instance runs (API.md §5): a resend for
+    the same instance updates the same row. An emergency replica is linked to the open termination
+    notice of its parent instance and counted on the agent. A manual replica with no pool gets the
+    best pool for the agent (ARCHITECTURE.md §4)."""
+    agent = agent_lock(agent_id=agent.pk)
+    if replica_type not in ReplicaType.values:
+        raise ReplicaConflict(f"Unknown replica type '{replica_type}'.")
+    if status not in (R.LAUNCHING, R.SYNCING, R.READY):
+        raise ReplicaConflict(f"A new replica cannot start as '{status}'.")
+
+    if instance_id:
+        existing = (
+            Replica.objects.select_for_update()
+            .filter(agent=agent, instance_id=instance_id, status__in=LIVE_STATUSES)
+            .first()
+        )
+        if existing is not None:
+            if existing.status != status and replica_can_change(current=existing.status, to=status):
+                replica_transition(replica=existing, to=status)
+            return existing, False
+
+    if replica_type == ReplicaType.MANUAL and agent.auto_switch_enabled:
+        raise ReplicaConflict("Manual replicas and automatic switching are exclusive: turn auto switch off first.")
+    live = Replica.objects.filter(agent=agent, replica_type=replica_type, status__in=LIVE_STATUSES).count()
+    if live >= MAX_LIVE_REPLICAS:
+        raise ReplicaConflict(f"This agent already has {live} live {replica_type} replicas.")
+
+    pool = pool_get_or_create(pool_id=pool_id) if pool_id else None
+    reason = ""
+    if pool is None and replica_type == ReplicaType.MANUAL:
+        exclude = (agent.current_pool_id,) if agent.current_pool_id else ()
+        choice = pool_select(instance_type=agent.instance_type, region=agent.region, exclude_pool_ids=exclude)
+        pool, reason = choice.pool, choice.reason
+    if hourly_cost is None and pool is not None:
+        hourly_cost = pool.latest_price
+
+    now = timezone.now()
+    replica = Replica.objects.create(
+        agent=agent,
+        client_id=agent.client_id,
+        instance_id=instance_id,
+        replica_type=replica_type,
+        parent_instance_id=parent_instance_id or (agent.instance_id if replica_type == ReplicaType.EMERGENCY else ""),
+        pool=pool,
+        status=status,
+        hourly_cost=hourly_cost,
+        status_reason=reason,
+        ready_at=now if status == R.READY else None,
+    )
+    if replica_type == ReplicaType.EMERGENCY:
+        event = _open_notice_for(agent=agent, instance_id=replica.parent_instance_id)
+        if event is not None:
+            replica.termination_event = event
+            replica.save(update_fields=["termination_event"])
+            event.emergency_replica = replica
+            event.status = TerminationEventStatus.HANDLING
+            event.save(update_fields=["emergency_replica", "status"])
+        agent.emergency_replica_count += 1
+        agent.save(update_fields=["emergency_replica_count", "updated_at"])
+    system_event_log(
+        agent=agent,
+        event_type="replica_created",
+        message=f"{replica_type.capitalize()} replica {instance_id or replica.pk} recorded "
+        f"in {pool.pk if pool else 'no pool'} ({status})",
+        metadata={"replica_id": str(replica.pk), "termination_event_id": replica.termination_event_id},
+    )
+    return replica, True
+
+
+@transaction.atomic
+def replica_status_update(*, agent: Agent, replica_id, status: str, instance_id: str = "", reason: str = "") -> Replica:
+    agent = agent_lock(agent_id=agent.pk)
+    replica = replica_get_for_agent(agent=agent, replica_id=replica_id, for_update=True)
+    if status == R.PROMOTED:
+        # The one road to `promoted` is a promotion: it moves the primary instance too.
+        return replica_promote(agent=agent, replica_id=replica.pk)
+    if instance_id and not replica.instance_id:
+        replica.instance_id = instance_id
+        replica.save(update_fields=["instance_id", "updated_at"])
+    replica_transition(replica=replica, to=status, reason=reason)
+    return replica
+
+
+@transaction.atomic
+def replica_terminate(*, agent: Agent, replica_id, reason: str = "terminated on request") -> Replica:
+    agent = agent_lock(agent_id=agent.pk)
+    replica = replica_get_for_agent(agent=agent, replica_id=replica_id, for_update=True)
+    if replica_transition(replica=replica, to=R.TERMINATED, reason=reason):
+        system_event_log(
+            agent=agent,
+            event_type="replica_terminated",
+            message=f"Replica {replica.instance_id or replica.pk} terminated: {reason}",
+            metadata={"replica_id": str(replica.pk)},
+        )
+    return replica
+
+
+@transaction.atomic
+def replicas_terminate(*, agent: Agent, replica_type: str, reason: str = "") -> list[str]:
+    """End every live replica of one type (mutual exclusivity of manual replicas and auto switch);
+    return the ids of the replicas it ended."""
+    agent = agent_lock(agent_id=agent.pk)
+    reason = reason or f"{replica_type} replicas turned off"
+    ended = []
+    for replica in Replica.objects.select_for_update().filter(
+        agent=agent, replica_type=replica_type, status__in=LIVE_STATUSES
+    ):
+        replica_transition(replica=replica, to=R.TERMINATED, reason=reason)
+        ended.append(str(replica.pk))
+    count = len(ended)
+    if count:
+        system_event_log(
+            agent=agent,
+            event_type="replicas_terminated",
+            message=f"{count} {replica_type} replica(s) terminated: {reason}",
+            metadata={"replica_type": replica_type, "count": count},
+        )
+    return ended
+
+
+@transaction.atomic
+def replica_promote(*, agent: Agent, replica_id, now: datetime | None = None) -> Replica:
+    """The replica becomes the agent's primary instance; the old primary is replaced (exactly one
+    primary, always). Open termination notices of the old primary are resolved by it."""
+    now = now or timezone.now()
+    agent = agent_lock(agent_id=agent.pk)
+    replica = replica_get_for_agent(agent=agent, replica_id=replica_id, for_update=True)
+    if replica.status == R.PROMOTED:
+        return replica
+    if replica.status not in (R.READY, R.PROMOTING):
+        raise ReplicaConflict(f"Replica {replica.pk} is {replica.status}; only a ready replica can be promoted.")
+    if not replica.instance_id:
+        raise ReplicaConflict(f"Replica {replica.pk} has no instance yet; it cannot be promoted.")
+    old_instance_id = agent.instance_id
+    replica_transition(replica=replica, to=R.PROMOTING, now=now)
+    pool = replica.pool
+    attrs = {"mode": Mode.SPOT, "pool": pool, "instance_type": pool.instance_type, "az": pool.az,
+             "region": pool.region} if pool is not None else {}
+    instance_make_primary(agent=agent, instance_id=replica.instance_id, at=now, attrs=attrs,
+                          old_state=InstanceState.REPLACED)
+    replica_transition(replica=replica, to=R.PROMOTED, now=now, reason=f"promoted over {old_instance_id}")
+    if agent.status in (AgentStatus.TERMINATING, AgentStatus.SWITCHING):
+        # The agent now runs on a healthy instance.
+        agent_status_transition(agent=agent, to=AgentStatus.ONLINE if agent.enabled else AgentStatus.DISABLED,
+                                save=False)
+    agent.save()
+    TerminationEvent.objects.filter(
+        agent=agent,
+        instance_id=old_instance_id,
+        event_type=TerminationEventType.TERMINATION_NOTICE,
+        status__in=(TerminationEventStatus.DETECTED, TerminationEventStatus.HANDLING),
+    ).update(status=TerminationEventStatus.RESOLVED, resolved_at=now, action_taken="replica_promoted",
+             emergency_replica=replica)
+    system_event_log(
+        agent=agent,
+        event_type="replica_promoted",
+        severity="warning",
+        message=f"Replica {replica.instance_id} promoted; agent moved from {old_instance_id}",
+        metadata={"replica_id": str(replica.pk), "old_instance_id": old_instance_id},
+    )
+    return replica
