@@ -6,10 +6,21 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from agents.locks import agent_lock
-from agents.models import Agent, AgentStatus, Command, CommandStatus, Instance, InstanceState, Mode, Replica
+from agents.models import (
+    Agent,
+    AgentStatus,
+    Command,
+    CommandStatus,
+    Instance,
+    InstanceState,
+    Mode,
+    Replica,
+    ReplicaStatus,
+)
 from agents.services.events import system_event_log
 from agents.services.instances import instance_make_primary, instance_seen
 from agents.services.pools import pool_id_for, region_of_az
+from agents.services.replicas import LIVE_STATUSES, replica_promote, replica_transition
 from agents.services.status import STICKY_AGAINST_HEARTBEAT, agent_status_transition
 
 # A non-primary instance of the agent seen this recently is probably the one saying goodbye.
@@ -105,8 +116,21 @@ def _register(*, client, logical_id: str, payload: RegisterPayload) -> tuple[Age
         return agent, False
 
     known = Instance.objects.filter(agent=agent, instance_id=payload.instance_id).first()
-    is_replica = Replica.objects.filter(agent=agent, instance_id=payload.instance_id).exclude(status="promoted").exists()
-    if (known is not None and known.state != InstanceState.PRIMARY) or is_replica:
+    replica = Replica.objects.filter(agent=agent, instance_id=payload.instance_id, status__in=LIVE_STATUSES).first()
+    if replica is not None and agent.status == AgentStatus.TERMINATING:
+        # The emergency replica is up while the primary is being reclaimed: it takes over (v4 agents
+        # never call promote themselves).
+        if replica.status in (ReplicaStatus.LAUNCHING, ReplicaStatus.SYNCING):
+            replica_transition(replica=replica, to=ReplicaStatus.READY, reason="its agent registered", now=now)
+        replica_promote(agent=agent, replica_id=replica.pk, now=now)
+        agent = agent_lock(agent_id=agent.pk)
+        _agent_fields(agent, payload)
+        attrs["pool"] = _spot_pool(attrs) if attrs.get("mode") else agent.current_pool
+        instance_make_primary(agent=agent, instance_id=payload.instance_id, at=now, attrs=attrs)
+        agent.last_heartbeat_at = now
+        agent.save()
+        return agent, False
+    if (known is not None and known.state != InstanceState.PRIMARY) or replica is not None:
         # A replaced instance restarted by systemd, or a replica: it must not steal the primary role.
         instance_seen(agent=agent, instance_id=payload.instance_id, at=now, attrs=attrs)
         agent.save()

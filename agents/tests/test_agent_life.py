@@ -131,3 +131,46 @@ def test_v3_agent_life(api, client_obj):
     switch = Switch.objects.get()
     # v3 sends 0.0 for an unknown price; ondemand side uses on-demand 0.0416.
     assert switch.savings_impact == Decimal("0.0125") - Decimal("0.0416")
+
+
+def test_agent_life_through_a_termination_notice(api, client_obj):
+    """Spot agent gets a notice, launches the emergency replica it is told to (once), the replica's
+    agent registers and takes over; the dying instance's late calls change nothing."""
+    token = client_obj.token
+    agent_id = api.post("/api/agents/register", P.register_v4(token=token, mode="spot"), format="json").json()["agent_id"]
+    api.post(f"/api/agents/{agent_id}/pricing-report", P.pricing_v4(collected_at="2099-01-01T00:00:00"), format="json")
+
+    notice = {"instance_id": "i-0aaa1111", "termination_time": "2026-11-26T19:25:57Z",
+              "detected_at": "2026-11-26T19:23:57.243454"}
+    answers = [api.post(f"/api/agents/{agent_id}/termination-imminent", notice, format="json").json() for _ in range(3)]
+    assert [a["create_emergency_replica"] for a in answers] == [True, False, False]
+    assert answers[0]["success"] is True and answers[0]["target_pool_id"] != "t3.medium.us-east-1a"
+    assert Agent.objects.get(pk=agent_id).status == "terminating"
+
+    # The agent launches the replica in its own AZ (it ignores the target) and registers it.
+    r = api.post(f"/api/agents/{agent_id}/replicas",
+                 {"instance_id": "i-0rrr9999", "replica_type": "emergency", "parent_instance_id": "i-0aaa1111",
+                  "pool_id": "t3.medium.us-east-1a", "status": "ready"}, format="json")
+    assert r.status_code == 200
+    replica_id = r.json()["replica_id"]
+
+    # The replica's own agent boots and registers with the same logical id: it becomes the primary.
+    r = api.post("/api/agents/register", P.register_v4(token=token, instance_id="i-0rrr9999"), format="json")
+    assert r.json()["agent_id"] == agent_id
+    agent = Agent.objects.get(pk=agent_id)
+    assert agent.instance_id == "i-0rrr9999" and agent.status == "online"
+    assert list(Instance.objects.filter(agent=agent, is_primary=True).values_list("instance_id", flat=True)) == [
+        "i-0rrr9999"
+    ]
+    from agents.models import Replica, TerminationEvent
+
+    assert Replica.objects.get(pk=replica_id).status == "promoted"
+    event = TerminationEvent.objects.get(agent=agent)
+    assert event.status == "resolved" and event.emergency_replica_id is not None
+
+    # The dying instance keeps posting until AWS takes it: nothing moves back.
+    api.post(f"/api/agents/{agent_id}/termination-imminent", notice, format="json")
+    api.post(f"/api/agents/{agent_id}/heartbeat", P.heartbeat(instance_id="i-0aaa1111"), format="json")
+    agent.refresh_from_db()
+    assert agent.instance_id == "i-0rrr9999" and agent.status == "online"
+    assert TerminationEvent.objects.filter(agent=agent).count() == 1
