@@ -29,7 +29,9 @@ class CleanupLog(models.Model):
         constraints = [
             models.CheckConstraint(
                 condition=Q(cleanup_type__in=[c for c, _ in CleanupType.choices]), name="cleanup_type_valid"
-            )
+            ),
+            # A resent report (same agent, section and timestamp) is the same run, not a new one.
+            models.UniqueConstraint(fields=["agent", "cleanup_type", "executed_at"], name="cleanup_one_per_run"),
         ]
         indexes = [
             models.Index(fields=["agent", "-executed_at"], name="cleanup_agent_time_idx"),

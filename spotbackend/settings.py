@@ -131,6 +131,7 @@ else:
         "data_folder_in": str(_broker_dir / "out"),
         "data_folder_out": str(_broker_dir / "out"),
         "processed_folder": str(_broker_dir / "processed"),
+        # Exchange tables (and the workers' control channel); the default is ./control in the cwd.
         "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
@@ -141,6 +142,8 @@ CELERY_ENABLE_UTC = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Periodic tasks of the agents app live outside agents/tasks.py (which autodiscovery finds).
+CELERY_IMPORTS = ["agents.periodic"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 DJANGO_CELERY_BEAT_TZ_AWARE = True
 

@@ -8,7 +8,9 @@ from agents.tests.factories import AgentFactory, ReplicaFactory, SpotPoolFactory
 
 # Queries per call, authentication included (one query for the token).
 EXPECTED = {
-    "stats": 8,  # auth, agent counts, instance counts, switch counts, recent switches, active agents, 2 x savings
+    # auth, agent counts, instance counts, switch counts, recent switches, active agents, and the savings
+    # totals: stored days (2 aggregates) plus today and yesterday computed live (fixed per day).
+    "stats": 21,
     "agents": 2,
     "instances": 2,
     "switches": 3,  # auth, the page, the total

@@ -1,0 +1,18 @@
+"""Thin periodic Celery tasks of the agents app (scheduled by django-celery-beat, see spotbackend/schedule.py).
+Kept apart from agents/tasks.py (notifications); registered with the worker through CELERY_IMPORTS."""
+from celery import shared_task
+
+from agents.services.risk import pool_risk_analyze_all
+from agents.services.sweeps import agents_mark_stale_offline
+
+
+@shared_task(name="agents.periodic.stale_agents_sweep")
+def stale_agents_sweep() -> dict:
+    """Agents silent beyond AGENT_HEARTBEAT_TIMEOUT become offline, each with a system event."""
+    return {"marked_offline": agents_mark_stale_offline()}
+
+
+@shared_task(name="agents.periodic.pool_risk_analysis")
+def pool_risk_analysis() -> dict:
+    """Score every spot pool; alert once when one enters `avoid`."""
+    return pool_risk_analyze_all()

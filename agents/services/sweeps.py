@@ -1,0 +1,57 @@
+"""The stale-agent sweep (ARCHITECTURE.md §6): agents silent beyond AGENT_HEARTBEAT_TIMEOUT become offline."""
+from datetime import datetime
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from agents.models import Agent, AgentStatus, Severity, SystemEvent
+from agents.services.status import stale_agents_q
+
+BATCH = 500
+
+
+def agents_mark_stale_offline(*, now: datetime | None = None, batch: int = BATCH) -> int:
+    """Turn every stale agent offline with one `agent_offline` system event each; return how many.
+    A few bulk statements per batch (lock, update, insert), never a save per agent; running it again
+    finds nothing to do. Agent rows are locked first, as everywhere, and locked rows are skipped
+    (a heartbeat in flight wins; the next sweep sees the agent again if it really is silent)."""
+    now = now or timezone.now()
+    timeout = settings.AGENT_HEARTBEAT_TIMEOUT
+    total = 0
+    for _ in range(10_000):  # bounded: each pass turns up to `batch` agents offline
+        with transaction.atomic():
+            rows = list(
+                Agent.objects.filter(stale_agents_q(now=now))
+                .select_for_update(skip_locked=connection.features.has_select_for_update_skip_locked)
+                .order_by("pk")
+                .values_list("pk", "client_id", "status", "last_heartbeat_at")[:batch]
+            )
+            if not rows:
+                break
+            Agent.objects.filter(pk__in=[r[0] for r in rows]).update(status=AgentStatus.OFFLINE, updated_at=now)
+            SystemEvent.objects.bulk_create(
+                [
+                    SystemEvent(
+                        agent_id=pk,
+                        client_id=client_id,
+                        event_type="agent_offline",
+                        severity=Severity.WARNING,
+                        message=(
+                            f"No heartbeat since {hb.isoformat() if hb else 'registration'} "
+                            f"(timeout {timeout} s): {status} -> offline"
+                        ),
+                        metadata={
+                            "previous_status": status,
+                            "last_heartbeat_at": hb.isoformat() if hb else None,
+                            "timeout_seconds": timeout,
+                            "source": "stale_agents_sweep",
+                        },
+                    )
+                    for pk, client_id, status, hb in rows
+                ]
+            )
+            total += len(rows)
+        if len(rows) < batch:
+            break
+    return total

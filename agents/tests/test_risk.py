@@ -1,0 +1,120 @@
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+
+from agents.models import OnDemandPriceSample, PoolRiskAnalysis, SpotPool, SystemEvent
+from agents.services.pools import pool_select
+from agents.services.risk import pool_risk_analyze_all, risk_score_compute, risk_slot
+from agents.tests.factories import SpotPoolFactory, SpotPriceSampleFactory, TerminationEventFactory
+
+pytestmark = pytest.mark.django_db
+D = Decimal
+
+
+def test_score_by_hand():
+    # Prices 0.01 and 0.03: mean 0.02, population stdev 0.01, CV 0.5 -> volatility component 1.
+    # Spot 0.03 of on-demand 0.1: ratio 0.3 -> no price pressure. One notice + two rebalances = 2 -> 1.
+    r = risk_score_compute(prices=[D("0.01"), D("0.03")], latest_price=D("0.03"), ondemand_price=D("0.1"),
+                           notices=1, rebalances=2)
+    assert r["volatility"] == 0.5 and r["interruption_frequency"] == 2
+    assert r["score"] == 0.8 and r["recommendation"] == "avoid"
+    assert (r["avg"], r["min"], r["max"]) == (D("0.02"), D("0.01"), D("0.03"))
+    assert r["metadata"]["components"] == {"volatility": 1.0, "price_pressure": 0.0, "interruptions": 1.0}
+    # Steady price at 65 % of on-demand, no events: 0.2 x 0.5 = 0.1 -> safe.
+    calm = risk_score_compute(prices=[D("0.065")] * 3, latest_price=D("0.065"), ondemand_price=D("0.1"),
+                              notices=0, rebalances=0)
+    assert calm["score"] == 0.1 and calm["recommendation"] == "safe" and calm["volatility"] == 0
+    # One notice and spot at on-demand: 0.25 + 0.2 = 0.45 -> caution.
+    busy = risk_score_compute(prices=[], latest_price=D("0.1"), ondemand_price=D("0.1"), notices=1, rebalances=0)
+    assert busy["score"] == 0.45 and busy["recommendation"] == "caution" and busy["avg"] is None
+
+
+def test_score_stays_in_unit_interval():
+    r = risk_score_compute(prices=[D("0.001"), D("5")], latest_price=D("9"), ondemand_price=D("0.1"),
+                           notices=50, rebalances=50)
+    assert r["score"] == 1.0
+    r = risk_score_compute(prices=[], latest_price=None, ondemand_price=None, notices=0, rebalances=0)
+    assert r["score"] == 0.0 and r["recommendation"] == "safe"
+
+
+@pytest.fixture
+def now():
+    return timezone.now()
+
+
+@pytest.fixture
+def pools(now):
+    OnDemandPriceSample.objects.create(instance_type="t3.medium", region="us-east-1", price=D("0.1"), observed_at=now)
+    calm = SpotPoolFactory(az="us-east-1a", latest_price=D("0.03"), latest_price_at=now)
+    risky = SpotPoolFactory(az="us-east-1b", latest_price=D("0.02"), latest_price_at=now)
+    for n, price in enumerate(["0.03", "0.03", "0.03"]):
+        SpotPriceSampleFactory(pool=calm, price=D(price), observed_at=now - timedelta(hours=n + 1))
+    for n, price in enumerate(["0.01", "0.03", "0.02"]):
+        SpotPriceSampleFactory(pool=risky, price=D(price), observed_at=now - timedelta(hours=n + 1))
+    SpotPriceSampleFactory(pool=risky, price=D("5"), observed_at=now - timedelta(hours=30))  # outside 24 h
+    return calm, risky
+
+
+def test_analysis_rows_pool_fields_and_one_alert(pools, now, django_capture_on_commit_callbacks, monkeypatch):
+    calm, risky = pools
+    sent = []
+    monkeypatch.setattr("agents.tasks.webhook_notify.delay", lambda text: sent.append(text))
+    TerminationEventFactory(agent__client__name="c", pool=risky, detected_at=now - timedelta(hours=2))
+    TerminationEventFactory(pool=risky, detected_at=now - timedelta(hours=3))
+    TerminationEventFactory(pool=risky, detected_at=now - timedelta(days=3))  # too old to count
+    with django_capture_on_commit_callbacks(execute=True):
+        summary = pool_risk_analyze_all(now=now)
+    assert summary["analyzed"] == 2 and summary["entered_avoid"] == [risky.pk]
+    rows = {r.pool_id: r for r in PoolRiskAnalysis.objects.all()}
+    assert set(rows) == {calm.pk, risky.pk}
+    r = rows[risky.pk]
+    assert r.analyzed_at == risk_slot(now)
+    assert r.recommendation == "avoid" and D("0") <= r.risk_score <= D("1")
+    assert (r.avg_price_24h, r.min_price_24h, r.max_price_24h) == (D("0.02"), D("0.01"), D("0.03"))
+    assert r.interruption_frequency == 2 and r.volatility > 0
+    assert r.metadata["termination_notices"] == 2 and r.metadata["samples"] == 3
+    assert rows[calm.pk].recommendation == "safe" and rows[calm.pk].volatility == 0
+    calm.refresh_from_db()
+    risky.refresh_from_db()
+    assert risky.risk_recommendation == "avoid" and risky.risk_score == r.risk_score
+    assert calm.risk_recommendation == "safe"
+    assert len(sent) == 1 and risky.pk in sent[0]
+    assert SystemEvent.objects.filter(event_type="pool_risk_avoid").count() == 1
+    # The failover choice uses the latest score: the avoid pool is no candidate although cheaper.
+    assert pool_select(instance_type="t3.medium", region="us-east-1", now=now).pool == calm
+
+    # Again in the same slot: nothing changes, no second alert.
+    before = list(PoolRiskAnalysis.objects.order_by("pk").values())
+    with django_capture_on_commit_callbacks(execute=True):
+        again = pool_risk_analyze_all(now=now + timedelta(seconds=5))
+    assert again["entered_avoid"] == []
+    assert list(PoolRiskAnalysis.objects.order_by("pk").values()) == before
+    # A later slot: a new row per pool, still no second alert while the pool stays in avoid.
+    with django_capture_on_commit_callbacks(execute=True):
+        pool_risk_analyze_all(now=now + timedelta(minutes=15))
+    assert PoolRiskAnalysis.objects.count() == 4
+    assert len(sent) == 1
+    assert SystemEvent.objects.filter(event_type="pool_risk_avoid").count() == 1
+
+
+def test_rolled_back_run_leaves_nothing(pools, now, monkeypatch):
+    """Rows, pool fields and the (after-commit) webhook all go with the transaction."""
+    from django.db import transaction
+
+    sent = []
+    monkeypatch.setattr("agents.tasks.webhook_notify.delay", lambda text: sent.append(text))
+    _, risky = pools
+    for h in (1, 2):
+        TerminationEventFactory(pool=risky, detected_at=now - timedelta(hours=h))
+
+    class Boom(Exception):
+        pass
+
+    with pytest.raises(Boom):
+        with transaction.atomic():
+            pool_risk_analyze_all(now=now)
+            raise Boom
+    assert sent == [] and not PoolRiskAnalysis.objects.exists()
+    assert SpotPool.objects.get(pk=risky.pk).risk_recommendation == ""
