@@ -31,6 +31,7 @@ from agents.models import (
     TerminationEventStatus,
     TerminationEventType,
 )
+from agents.services.commands import command_issue
 from agents.services.events import system_event_log
 from agents.services.pools import RISK_BUCKET, PoolChoice, pool_select
 from agents.services.status import agent_status_transition
@@ -160,21 +161,14 @@ def _queue_auto_command(*, agent: Agent, choice: PoolChoice, source: str, reason
     recent = now - timedelta(seconds=settings.POOL_COOLDOWN_SECONDS)
     if Command.objects.filter(agent=agent, source__in=("rebalance", "termination"), created_at__gte=recent).exists():
         return None
-    command = Command.objects.create(
+    return command_issue(
         agent=agent,
         target_mode=choice.target_mode,
-        target_pool=choice.pool,
+        target_pool_id=choice.pool.pk if choice.pool is not None else "",
         priority=AUTO_PRIORITY,
         source=source,
         reason=reason[:2000],
     )
-    system_event_log(
-        agent=agent,
-        event_type="command_issued",
-        message=f"Automatic switch to {choice.target_mode} {choice.pool.pk if choice.pool else ''} queued ({source})",
-        metadata={"command_id": str(command.pk), "priority": AUTO_PRIORITY},
-    )
-    return command
 
 
 def _event_get_or_create(*, agent: Agent, instance_id: str, event_type: str, notice_key: str, defaults: dict):
