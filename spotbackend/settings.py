@@ -23,6 +23,7 @@ env = environ.Env(
     STALE_AGENTS_INTERVAL_HOURS=(int, 6),
     POOL_COOLDOWN_SECONDS=(int, 600),
     PRICE_FRESHNESS_SECONDS=(int, 3600),
+    COMMAND_DELIVERY_TIMEOUT=(int, 1800),
     CONN_MAX_AGE=(int, 60),
 )
 env_file = BASE_DIR / ".env"
@@ -187,3 +188,5 @@ STALE_AGENTS_INTERVAL_HOURS = env("STALE_AGENTS_INTERVAL_HOURS")
 POOL_COOLDOWN_SECONDS = env("POOL_COOLDOWN_SECONDS")
 # A pool whose latest price is older than this is not a failover candidate.
 PRICE_FRESHNESS_SECONDS = env("PRICE_FRESHNESS_SECONDS")
+# A delivered command with no executed callback or re-register after this long is expired as failed.
+COMMAND_DELIVERY_TIMEOUT = env("COMMAND_DELIVERY_TIMEOUT")

@@ -1,4 +1,7 @@
 """Switch commands (ARCHITECTURE.md §3): pending -> delivered -> succeeded/failed; superseded; expired."""
+from datetime import timedelta
+
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -31,6 +34,32 @@ def command_resolve_pool(*, agent: Agent, target_mode: str, target_pool_id: str)
     return choice.pool
 
 
+def command_expire_stale(*, agent: Agent, now=None) -> Command | None:
+    """A delivered command that got no answer within COMMAND_DELIVERY_TIMEOUT (the agent died
+    mid-switch) is expired as failed, so that it does not block the agent's next command forever.
+    The caller holds the agent row lock."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=settings.COMMAND_DELIVERY_TIMEOUT)
+    command = Command.objects.filter(
+        agent=agent, is_open=True, status=CommandStatus.DELIVERED, delivered_at__lt=cutoff
+    ).first()
+    if command is None:
+        return None
+    command.status, command.is_open, command.success, command.completed_at = CommandStatus.EXPIRED, None, False, now
+    command.message = (command.message + " " if command.message else "") + "no answer from the agent in time"
+    command.save(update_fields=["status", "is_open", "success", "completed_at", "message"])
+    if agent.status == AgentStatus.SWITCHING:
+        agent_status_transition(agent=agent, to=AgentStatus.ONLINE if agent.enabled else AgentStatus.DISABLED)
+    system_event_log(
+        agent=agent,
+        event_type="command_expired",
+        severity="warning",
+        message=f"Command {command.pk} delivered at {command.delivered_at:%Y-%m-%d %H:%M:%S}Z got no answer; expired",
+        metadata={"command_id": str(command.pk)},
+    )
+    return command
+
+
 @transaction.atomic
 def command_issue(
     *,
@@ -45,6 +74,7 @@ def command_issue(
     blocks a new command (409) until it closes."""
     agent = agent_lock(agent_id=agent.pk)
     pool = command_resolve_pool(agent=agent, target_mode=target_mode, target_pool_id=target_pool_id)
+    command_expire_stale(agent=agent)
     open_command = Command.objects.filter(agent=agent, is_open=True).first()
     if open_command is not None:
         if open_command.status == CommandStatus.DELIVERED:

@@ -31,7 +31,7 @@ from agents.models import (
     TerminationEventStatus,
     TerminationEventType,
 )
-from agents.services.commands import command_issue
+from agents.services.commands import command_expire_stale, command_issue
 from agents.services.events import system_event_log
 from agents.services.pools import RISK_BUCKET, PoolChoice, pool_select
 from agents.services.status import agent_status_transition
@@ -156,6 +156,7 @@ def _live_replica(*, agent: Agent) -> Replica | None:
 
 def _queue_auto_command(*, agent: Agent, choice: PoolChoice, source: str, reason: str, now: datetime) -> Command | None:
     """Queue an automatic switch when no command is open and the agent's cooldown allows; else None."""
+    command_expire_stale(agent=agent, now=now)
     if Command.objects.filter(agent=agent, is_open=True).exists():
         return None
     recent = now - timedelta(seconds=settings.POOL_COOLDOWN_SECONDS)

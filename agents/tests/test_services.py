@@ -222,3 +222,16 @@ def test_savings_impact_definition():
     assert savings_impact(old_hourly=Decimal("0.0416"), new_hourly=Decimal("0.0125")) == Decimal("0.0291")
     assert savings_impact(old_hourly=Decimal("0.0125"), new_hourly=Decimal("0.0416")) == Decimal("-0.0291")
     assert savings_impact(old_hourly=None, new_hourly=Decimal("0.01")) == Decimal("0")
+
+
+def test_a_delivered_command_without_answer_expires_and_frees_the_agent(client_obj):
+    agent = AgentFactory(client=client_obj)
+    first = command_issue(agent=agent, target_mode="ondemand")
+    commands_claim_pending(agent=agent)
+    Command.objects.filter(pk=first.pk).update(delivered_at=timezone.now() - timedelta(hours=1))
+    second = command_issue(agent=agent, target_mode="ondemand")
+    first.refresh_from_db()
+    agent.refresh_from_db()
+    assert first.status == "expired" and first.success is False and first.is_open is None
+    assert second.status == "pending" and agent.status == "online"
+    assert SystemEvent.objects.filter(agent=agent, event_type="command_expired").count() == 1
