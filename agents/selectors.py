@@ -15,18 +15,22 @@ def parse_uuid(value) -> uuid.UUID | None:
         return None
 
 
+def get_owned_or_404(queryset, object_id, *, label: str, for_update: bool = False):
+    """The object with this UUID inside an already-scoped queryset, or 404 ('None', malformed ids and
+    other owners' objects alike: never reveal that something exists)."""
+    pk = parse_uuid(object_id)
+    obj = None
+    if pk is not None:
+        qs = queryset.filter(pk=pk)
+        obj = (qs.select_for_update() if for_update else qs).first()
+    if obj is None:
+        raise NotFound(f"{label} not found.")
+    return obj
+
+
 def agent_get_for_client(*, client, agent_id, for_update: bool = False) -> Agent:
     """The caller's own agent, or 404 (also for another client's agent, 'None' and malformed ids)."""
-    pk = parse_uuid(agent_id)
-    if pk is None:
-        raise NotFound("Agent not found.")
-    qs = Agent.objects.filter(pk=pk, client=client)
-    if for_update:
-        qs = qs.select_for_update()
-    agent = qs.first()
-    if agent is None:
-        raise NotFound("Agent not found.")
-    return agent
+    return get_owned_or_404(Agent.objects.filter(client=client), agent_id, label="Agent", for_update=for_update)
 
 
 def agent_config(*, agent: Agent) -> dict:

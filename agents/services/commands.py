@@ -34,6 +34,23 @@ def command_resolve_pool(*, agent: Agent, target_mode: str, target_pool_id: str)
     return choice.pool
 
 
+def command_close(
+    *, agent: Agent, command: Command, status: str, success: bool, message: str, now=None, release_agent: bool = True
+) -> None:
+    """Close an open command (succeeded, failed or expired). With `release_agent`, an agent still
+    `switching` goes back to online (or disabled). The caller holds the agent row lock."""
+    command.status, command.is_open, command.success = status, None, success
+    command.completed_at = now or timezone.now()
+    command.message = message[:2000]
+    command.save(update_fields=["status", "is_open", "success", "completed_at", "message"])
+    if release_agent and agent.status == AgentStatus.SWITCHING:
+        agent_status_transition(agent=agent, to=AgentStatus.ONLINE if agent.enabled else AgentStatus.DISABLED)
+
+
+def _appended(old: str, note: str) -> str:
+    return f"{old} {note}" if old else note
+
+
 def command_expire_stale(*, agent: Agent, now=None) -> Command | None:
     """A delivered command that got no answer within COMMAND_DELIVERY_TIMEOUT (the agent died
     mid-switch) is expired as failed, so that it does not block the agent's next command forever.
@@ -45,11 +62,8 @@ def command_expire_stale(*, agent: Agent, now=None) -> Command | None:
     ).first()
     if command is None:
         return None
-    command.status, command.is_open, command.success, command.completed_at = CommandStatus.EXPIRED, None, False, now
-    command.message = (command.message + " " if command.message else "") + "no answer from the agent in time"
-    command.save(update_fields=["status", "is_open", "success", "completed_at", "message"])
-    if agent.status == AgentStatus.SWITCHING:
-        agent_status_transition(agent=agent, to=AgentStatus.ONLINE if agent.enabled else AgentStatus.DISABLED)
+    command_close(agent=agent, command=command, status=CommandStatus.EXPIRED, success=False, now=now,
+                  message=_appended(command.message, "no answer from the agent in time"))
     system_event_log(
         agent=agent,
         event_type="command_expired",
@@ -121,14 +135,8 @@ def command_mark_executed(*, agent: Agent, command_id, success: bool = True, mes
     agent = agent_lock(agent_id=agent.pk)
     command = Command.objects.select_for_update().get(pk=command_id, agent=agent)
     if command.is_open:
-        command.status = CommandStatus.SUCCEEDED if success else CommandStatus.FAILED
-        command.is_open = None
-        command.success = success
-        command.message = message[:2000]
-        command.completed_at = timezone.now()
-        command.save(update_fields=["status", "is_open", "success", "message", "completed_at"])
-        if agent.status == AgentStatus.SWITCHING:
-            agent_status_transition(agent=agent, to=AgentStatus.ONLINE if agent.enabled else AgentStatus.DISABLED)
+        command_close(agent=agent, command=command, success=success, message=message,
+                      status=CommandStatus.SUCCEEDED if success else CommandStatus.FAILED)
         system_event_log(
             agent=agent,
             event_type="command_executed",

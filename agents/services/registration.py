@@ -17,6 +17,7 @@ from agents.models import (
     Replica,
     ReplicaStatus,
 )
+from agents.services.commands import command_close
 from agents.services.events import system_event_log
 from agents.services.instances import instance_make_primary, instance_seen
 from agents.services.pools import pool_id_for, region_of_az
@@ -171,14 +172,11 @@ def _expire_delivered_command(*, agent: Agent, new_attrs: dict, now) -> None:
     pool_ok = command.target_mode != Mode.SPOT or command.target_pool_id is None or (
         pool is not None and pool.pk == command.target_pool_id
     ) or not new_attrs.get("az")
-    command.status = CommandStatus.EXPIRED
-    command.is_open = None
-    command.success = bool(mode_ok and pool_ok)
-    command.completed_at = now
-    command.message = (command.message + " " if command.message else "") + (
-        "agent re-registered on the target" if command.success else "agent re-registered elsewhere than the target"
-    )
-    command.save(update_fields=["status", "is_open", "success", "completed_at", "message"])
+    success = bool(mode_ok and pool_ok)
+    note = "agent re-registered on the target" if success else "agent re-registered elsewhere than the target"
+    # The caller moves the agent's status itself (it saves the agent once).
+    command_close(agent=agent, command=command, status=CommandStatus.EXPIRED, success=success, now=now,
+                  message=f"{command.message} {note}" if command.message else note, release_agent=False)
 
 
 @dataclass

@@ -74,18 +74,9 @@ def replica_transition(*, replica: Replica, to: str, reason: str = "", now: date
 
 def replica_get_for_agent(*, agent: Agent, replica_id, for_update: bool = False) -> Replica:
     """The agent's own replica or a 404 (another agent's or client's replica is never revealed)."""
-    from rest_framework.exceptions import NotFound
+    from agents.selectors import get_owned_or_404
 
-    from agents.selectors import parse_uuid
-
-    pk = parse_uuid(replica_id)
-    qs = Replica.objects.filter(pk=pk, agent=agent) if pk else Replica.objects.none()
-    if for_update:
-        qs = qs.select_for_update()
-    replica = qs.first()
-    if replica is None:
-        raise NotFound("Replica not found.")
-    return replica
+    return get_owned_or_404(Replica.objects.filter(agent=agent), replica_id, label="Replica", for_update=for_update)
 
 
 def _open_notice_for(*, agent: Agent, instance_id: str) -> TerminationEvent | None:
