@@ -48,7 +48,11 @@ def health(request):
     checks = {"database": _database_ok()}
     if settings.REDIS_URL:
         checks["redis"] = _redis_ok()
+    healthy = all(checks.values())
+    status = 200 if healthy else 503
+    if request.method == "HEAD":
+        return Response(status=status)  # no body: HEAD answers must not carry one
     body = {name: "ok" if ok else "unavailable" for name, ok in checks.items()}
-    if not all(checks.values()):
-        return Response({"status": "unhealthy", **body}, status=503)
+    if not healthy:
+        return Response({"status": "unhealthy", **body}, status=status)
     return Response({"status": "healthy", **body, "time": timezone.now()})
