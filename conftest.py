@@ -1,4 +1,6 @@
 """Shared fixtures. Tests run against the database of DATABASE_URL: MariaDB under `make test`."""
+import os
+
 import pytest
 from rest_framework.test import APIClient
 
@@ -38,3 +40,9 @@ def _clear_cache():
 
     cache.clear()
     yield
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """The Redis every Redis-backed test uses: TEST_REDIS_URL (`make test` starts one when it is down)."""
+    return os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
