@@ -2,6 +2,7 @@ import os
 from pathlib import Path
 
 from django.conf import settings
+from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
 from clients.models import Client, token_hash
@@ -32,7 +33,16 @@ class Command(BaseCommand):
         "$SPOTBACKEND_VAR_DIR/demo_token (mode 0600), so it stays the same across restarts."
     )
 
-    def handle(self, *args, **options):
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--prepare", action="store_true",
+            help="migrate and collect static files first (one process instead of three: `make run` starts faster)",
+        )
+
+    def handle(self, *args, prepare=False, **options):
+        if prepare:
+            call_command("migrate", interactive=False, stdout=self.stdout, stderr=self.stderr)
+            call_command("collectstatic", interactive=False, verbosity=0)
         path = demo_token_path()
         kept = path.read_text().strip() if path.is_file() else ""
         client = Client.objects.filter(email=DEMO_EMAIL, name=DEMO_NAME).first()
