@@ -1,9 +1,17 @@
 """The agent's primary instance (ARCHITECTURE.md §3): exactly one per agent, moved only here."""
 from datetime import datetime
 
+from django.db.models import F
+from django.db.models.functions import Coalesce, Least
 from django.utils import timezone
 
 from agents.models import Agent, Instance, InstanceState
+
+
+def _ended_by(at: datetime):
+    """The earlier of the stored end and `at`: an instance that already stopped costing money (its
+    notice's termination time, its agent's last sign of life) keeps that earlier end."""
+    return Coalesce(Least(F("ended_at"), at), at)
 
 
 def instance_make_primary(
@@ -21,7 +29,7 @@ def instance_make_primary(
     at = at or timezone.now()
     attrs = {k: v for k, v in (attrs or {}).items() if v not in (None, "")}
     Instance.objects.filter(agent=agent, is_primary=True).exclude(instance_id=instance_id).update(
-        is_primary=None, state=old_state, ended_at=at
+        is_primary=None, state=old_state, ended_at=_ended_by(at)
     )
     instance = Instance.objects.filter(agent=agent, instance_id=instance_id).first()
     if instance is None:
@@ -64,3 +72,15 @@ def instance_seen(*, agent: Agent, instance_id: str, at: datetime | None = None,
     if not created:
         Instance.objects.filter(pk=instance.pk).update(last_seen_at=at)
     return instance
+
+
+def instance_primary_end(*, agent: Agent, at: datetime) -> int:
+    """The agent's primary instance stops costing money at `at` (a notice's termination time, a
+    goodbye heartbeat): its interval ends there, or earlier if it already ended. It stays primary."""
+    return Instance.objects.filter(agent=agent, is_primary=True).update(ended_at=_ended_by(at))
+
+
+def instance_primary_resume(*, agent: Agent) -> int:
+    """The agent's primary instance, ended by a goodbye or by the stale sweep, speaks again: its
+    interval is open again (the instance evidently kept running)."""
+    return Instance.objects.filter(agent=agent, is_primary=True, ended_at__isnull=False).update(ended_at=None)

@@ -33,6 +33,7 @@ from agents.models import (
 )
 from agents.services.commands import command_expire_stale, command_issue
 from agents.services.events import system_event_log
+from agents.services.instances import instance_primary_end
 from agents.services.pools import RISK_BUCKET, PoolChoice, pool_select
 from agents.services.status import agent_status_transition
 
@@ -42,6 +43,8 @@ AUTO_PRIORITY = 30
 REBALANCE_DEDUPE_WINDOW = timedelta(hours=1)
 # A notice without a termination time, seen again within this window, is the same notice.
 NOTICE_DEDUPE_WINDOW = timedelta(minutes=10)
+# AWS reclaims a spot instance two minutes after the notice: the end when a notice names no time.
+NOTICE_LEAD_TIME = timedelta(minutes=2)
 OPEN_EVENT = (TerminationEventStatus.DETECTED, TerminationEventStatus.HANDLING)
 
 # Decision names stored in TerminationEvent.action_taken.
@@ -295,6 +298,8 @@ def termination_notice_handle(*, agent: Agent, notice: Notice, now: datetime | N
         # Not `terminating` when a promotion already moved the agent onto a healthy instance.
         if decision.action != PROMOTE_REPLICA:
             agent_status_transition(agent=agent, to=AgentStatus.TERMINATING, save=False)
+            # The instance stops costing money at its termination time, whoever takes over (docs in README).
+            instance_primary_end(agent=agent, at=event.termination_time or (event.detected_at + NOTICE_LEAD_TIME))
         agent.save()
     system_event_log(
         agent=agent,

@@ -19,7 +19,12 @@ from agents.models import (
 )
 from agents.services.commands import command_close
 from agents.services.events import system_event_log
-from agents.services.instances import instance_make_primary, instance_seen
+from agents.services.instances import (
+    instance_make_primary,
+    instance_primary_end,
+    instance_primary_resume,
+    instance_seen,
+)
 from agents.services.pools import pool_id_for, region_of_az
 from agents.services.replicas import LIVE_STATUSES, replica_promote, replica_transition
 from agents.services.status import STICKY_AGAINST_HEARTBEAT, agent_status_transition
@@ -227,6 +232,12 @@ def agent_heartbeat(*, agent: Agent, payload: HeartbeatPayload) -> str:
         update["status"] = AgentStatus.ONLINE if agent.enabled else AgentStatus.DISABLED
     # One UPDATE on the hot path; fields not in `update` keep their stored values.
     Agent.objects.filter(pk=agent.pk).update(updated_at=now, **update)
+    if "status" in update:
+        # Rare: the goodbye ends the primary's paid interval; a return from offline reopens it.
+        if update["status"] == AgentStatus.OFFLINE:
+            instance_primary_end(agent=agent, at=now)
+        elif agent.status == AgentStatus.OFFLINE:
+            instance_primary_resume(agent=agent)
     for key, value in update.items():
         setattr(agent, key, value)
     return "primary"
