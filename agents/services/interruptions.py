@@ -33,7 +33,7 @@ from agents.models import (
 )
 from agents.services.commands import command_expire_stale, command_issue
 from agents.services.events import system_event_log
-from agents.services.instances import instance_primary_end
+from agents.services.instances import instance_is_known, instance_primary_end, instance_unknown_log
 from agents.services.pools import RISK_BUCKET, PoolChoice, pool_select
 from agents.services.status import agent_status_transition
 
@@ -241,12 +241,26 @@ def _stored_termination(event: TerminationEvent) -> TerminationDecision:
     )
 
 
+UNKNOWN_INSTANCE_TEXT = "This instance was never registered for this agent; nothing recorded, nothing to do."
+
+
+def _unknown_instance_termination(*, agent: Agent, instance_id: str) -> TerminationDecision:
+    """A notice from an instance this agent never registered (issue 9, item 3): a system event at most,
+    no termination event, no change to the agent, and never a replica."""
+    instance_unknown_log(agent=agent, instance_id=instance_id, source="termination notice")
+    return TerminationDecision(event=TerminationEvent(), created=False, action=NOT_PRIMARY,
+                               create_emergency_replica=False, target_mode="", target_pool_id="",
+                               instructions=UNKNOWN_INSTANCE_TEXT)
+
+
 @transaction.atomic
 def termination_notice_handle(*, agent: Agent, notice: Notice, now: datetime | None = None) -> TerminationDecision:
     """Record the notice and decide, once per notice per instance (ARCHITECTURE.md §4)."""
     now = now or timezone.now()
     agent = agent_lock(agent_id=agent.pk)
     instance_id = notice.instance_id or agent.instance_id
+    if not instance_is_known(agent=agent, instance_id=instance_id):
+        return _unknown_instance_termination(agent=agent, instance_id=instance_id)
     key = _notice_key(agent=agent, instance_id=instance_id, notice=notice, now=now)
     is_primary = instance_id == agent.instance_id
     dying_pool_id = agent.current_pool_id if is_primary and agent.current_mode == Mode.SPOT else None
@@ -394,6 +408,10 @@ def rebalance_recommendation_handle(*, agent: Agent, notice: Notice, now: dateti
     now = now or timezone.now()
     agent = agent_lock(agent_id=agent.pk)
     instance_id = notice.instance_id or agent.instance_id
+    if not instance_is_known(agent=agent, instance_id=instance_id):
+        instance_unknown_log(agent=agent, instance_id=instance_id, source="rebalance recommendation")
+        return RebalanceDecision(event=TerminationEvent(), created=False, action=MONITOR, target_mode="",
+                                 target_pool_id="", reason=UNKNOWN_INSTANCE_TEXT)
     is_primary = instance_id == agent.instance_id
     pool = agent.current_pool if is_primary and agent.current_mode == Mode.SPOT else None
     event, created = _rebalance_event(agent=agent, instance_id=instance_id, detected_at=notice.detected_at or now,

@@ -138,7 +138,7 @@ def _register(*, client, logical_id: str, payload: RegisterPayload) -> tuple[Age
         return agent, False
     if (known is not None and known.state != InstanceState.PRIMARY) or replica is not None:
         # A replaced instance restarted by systemd, or a replica: it must not steal the primary role.
-        instance_seen(agent=agent, instance_id=payload.instance_id, at=now, attrs=attrs)
+        instance_seen(agent=agent, instance_id=payload.instance_id, at=now, attrs=attrs, registered=True)
         agent.save()
         system_event_log(
             agent=agent,
@@ -200,7 +200,8 @@ def agent_heartbeat(*, agent: Agent, payload: HeartbeatPayload) -> str:
     agent or changes its status (API.md §5)."""
     now = timezone.now()
     if payload.instance_id and payload.instance_id != agent.instance_id:
-        instance_seen(agent=agent, instance_id=payload.instance_id, at=now)
+        if instance_seen(agent=agent, instance_id=payload.instance_id, at=now) is None:
+            return "unknown_instance"
         return "non_primary"
 
     if payload.status == AgentStatus.OFFLINE and not payload.instance_id:
