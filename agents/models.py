@@ -299,6 +299,10 @@ class Replica(models.Model):
         "agents.TerminationEvent", null=True, blank=True, on_delete=models.SET_NULL, related_name="replicas"
     )
     status_reason = models.TextField(blank=True, default="")
+    # The switch command that carries out the promotion of a replica the agent never launched (issue 9).
+    promote_command = models.ForeignKey(
+        "agents.Command", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     ready_at = models.DateTimeField(null=True, blank=True)

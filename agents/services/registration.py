@@ -26,7 +26,7 @@ from agents.services.instances import (
     instance_seen,
 )
 from agents.services.pools import pool_id_for, region_of_az
-from agents.services.replicas import LIVE_STATUSES, replica_promote, replica_transition
+from agents.services.replicas import LIVE_STATUSES, replica_promote, replica_promotion_settle, replica_transition
 from agents.services.status import STICKY_AGAINST_HEARTBEAT, agent_status_transition
 
 # A non-primary instance of the agent seen this recently is probably the one saying goodbye.
@@ -154,6 +154,8 @@ def _register(*, client, logical_id: str, payload: RegisterPayload) -> tuple[Age
     instance_make_primary(agent=agent, instance_id=payload.instance_id, at=now, attrs=attrs)
     agent.last_heartbeat_at = now
     _expire_delivered_command(agent=agent, new_attrs=attrs, now=now)
+    replica_promotion_settle(agent=agent, instance_id=payload.instance_id, mode=attrs.get("mode", ""),
+                             pool_id=attrs["pool"].pk if attrs.get("pool") else None, now=now)
     if agent.status in (AgentStatus.SWITCHING, AgentStatus.TERMINATING, AgentStatus.OFFLINE):
         agent_status_transition(agent=agent, to=AgentStatus.ONLINE if agent.enabled else AgentStatus.DISABLED, save=False)
     agent.save()

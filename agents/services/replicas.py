@@ -2,6 +2,7 @@
 
 Every status change goes through `replica_transition`; promotion moves the agent's primary instance
 through `instance_make_primary`, so an agent always has exactly one primary."""
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import transaction
@@ -27,11 +28,12 @@ from agents.services.status import agent_status_transition
 from spotbackend.exceptions import Conflict
 
 R = ReplicaStatus
-# Forward moves may skip a step (the agent registers its emergency replica directly as `ready`);
+# Forward moves may skip a step (the agent registers its emergency replica directly as `ready`; a
+# replica the agent never launches is promoted through a switch, from launching or syncing);
 # any live replica may be terminated; `promoted` and `terminated` are final.
 ALLOWED: dict[str, set[str]] = {
-    R.LAUNCHING: {R.SYNCING, R.READY, R.TERMINATED},
-    R.SYNCING: {R.READY, R.TERMINATED},
+    R.LAUNCHING: {R.SYNCING, R.READY, R.PROMOTING, R.TERMINATED},
+    R.SYNCING: {R.READY, R.PROMOTING, R.TERMINATED},
     R.READY: {R.PROMOTING, R.TERMINATED},
     R.PROMOTING: {R.PROMOTED, R.TERMINATED},
     R.PROMOTED: set(),
@@ -265,3 +267,95 @@ def replica_promote(*, agent: Agent, replica_id, now: datetime | None = None) ->
         metadata={"replica_id": str(replica.pk), "old_instance_id": old_instance_id},
     )
     return replica
+
+
+@dataclass
+class PromoteOutcome:
+    replica: Replica
+    action: str  # "promoted" (a ready replica, at once) | "switch_queued" (the agent will launch it)
+    message: str
+    command_id: str = ""
+
+    def as_response(self) -> dict:
+        body = {"success": True, "message": self.message, "action": self.action, "replica_id": str(self.replica.pk),
+                "instance_id": self.replica.instance_id, "status": self.replica.status}
+        if self.command_id:
+            body["command_id"] = self.command_id
+        return body
+
+
+@transaction.atomic
+def replica_promote_request(*, agent: Agent, replica_id, now: datetime | None = None) -> PromoteOutcome:
+    """The dashboard's *Promote* (issue 9, item 2). A ready replica with an instance is promoted at once.
+    Any other live replica is one the v4 agent will never launch nor promote: the promotion becomes a
+    manual switch command into the replica's pool (priority >= 50), the replica goes `promoting`, and it
+    becomes `promoted` when the agent's new instance registers in that pool (replica_promotion_settle)."""
+    from agents.models import MANUAL_PRIORITY
+    from agents.services.commands import command_issue
+
+    now = now or timezone.now()
+    agent = agent_lock(agent_id=agent.pk)
+    replica = replica_get_for_agent(agent=agent, replica_id=replica_id, for_update=True)
+    if replica.status == R.PROMOTED or (replica.status == R.READY and replica.instance_id):
+        replica = replica_promote(agent=agent, replica_id=replica.pk, now=now)
+        return PromoteOutcome(replica=replica, action="promoted",
+                              message=f"Replica promoted: the agent now runs on {replica.instance_id}.")
+    if replica.status == R.PROMOTING and replica.promote_command_id:
+        return PromoteOutcome(replica=replica, action="switch_queued", command_id=str(replica.promote_command_id),
+                              message=f"Promotion already under way (command {replica.promote_command_id}).")
+    if replica.status not in (R.LAUNCHING, R.SYNCING, R.READY):
+        raise ReplicaConflict(f"Replica {replica.pk} is {replica.status}; it cannot be promoted.")
+    target_mode = Mode.SPOT if replica.pool_id else Mode.ONDEMAND
+    command = command_issue(agent=agent, target_mode=target_mode, target_pool_id=replica.pool_id or "",
+                            priority=MANUAL_PRIORITY, source="promote",
+                            reason=f"promote {replica.replica_type} replica {replica.pk}")
+    replica_transition(replica=replica, to=R.PROMOTING, now=now,
+                       reason=f"promotion requested: switch {command.pk} into {replica.pool_id or 'on-demand'}")
+    replica.promote_command = command
+    replica.save(update_fields=["promote_command", "updated_at"])
+    system_event_log(
+        agent=agent,
+        event_type="replica_promotion_requested",
+        message=f"Replica {replica.pk} will be promoted through switch {command.pk} "
+        f"into {replica.pool_id or 'on-demand'}",
+        metadata={"replica_id": str(replica.pk), "command_id": str(command.pk)},
+    )
+    return PromoteOutcome(
+        replica=replica, action="switch_queued", command_id=str(command.pk),
+        message=f"The agent will switch to {replica.pool_id or 'on-demand'} at its next poll; the replica "
+        "becomes promoted when the new instance registers there.",
+    )
+
+
+def replica_promotion_settle(*, agent: Agent, instance_id: str, mode: str, pool_id: str | None,
+                             now: datetime | None = None) -> list[Replica]:
+    """The agent now runs on a new instance: a `promoting` replica waiting for its switch becomes
+    `promoted` (on that instance) when the instance landed in the replica's pool (or on-demand for an
+    on-demand one, or anywhere when the agent did not say where), else it is terminated with the reason.
+    The caller holds the agent row lock."""
+    now = now or timezone.now()
+    settled = []
+    for replica in Replica.objects.select_for_update().filter(
+        agent=agent, status=R.PROMOTING, promote_command__isnull=False
+    ):
+        wanted_spot = bool(replica.pool_id)
+        landed = (
+            not mode
+            or (wanted_spot and mode == Mode.SPOT and (pool_id is None or pool_id == replica.pool_id))
+            or (not wanted_spot and mode == Mode.ONDEMAND)
+        )
+        if landed:
+            replica.instance_id = replica.instance_id or instance_id
+            replica.save(update_fields=["instance_id", "updated_at"])
+            replica_transition(replica=replica, to=R.PROMOTED, now=now,
+                               reason=f"its switch landed: the agent now runs on {instance_id}")
+            event, severity = "replica_promoted", "warning"
+        else:
+            replica_transition(replica=replica, to=R.TERMINATED, now=now,
+                               reason=f"the promotion switch landed elsewhere ({instance_id}, {pool_id or mode})")
+            event, severity = "replica_terminated", "warning"
+        system_event_log(agent=agent, event_type=event, severity=severity,
+                         message=f"Replica {replica.pk}: {replica.status_reason}",
+                         metadata={"replica_id": str(replica.pk), "instance_id": instance_id})
+        settled.append(replica)
+    return settled

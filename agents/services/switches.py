@@ -12,6 +12,7 @@ from agents.services.events import system_event_log
 from agents.services.instances import instance_make_primary
 from agents.services.pools import pool_get_or_create, pool_id_for, pool_parse_id, region_of_az
 from agents.services.pricing import V4_FALLBACK_ONDEMAND, ondemand_price_get, pool_price_at
+from agents.services.replicas import replica_promotion_settle
 
 
 @dataclass
@@ -148,6 +149,8 @@ def switch_report_record(*, agent: Agent, report: SwitchReport) -> Switch:
             },
             old_state=InstanceState.TERMINATED if report.old_terminated else InstanceState.REPLACED,
         )
+        replica_promotion_settle(agent=agent, instance_id=new.instance_id, mode=new.mode if new.mode in (
+            Mode.SPOT, Mode.ONDEMAND) else "", pool_id=new.pool_id or None, now=now)
         agent.save()
     elif report.old_terminated and old.instance_id:
         Instance.objects.filter(agent=agent, instance_id=old.instance_id, is_primary__isnull=True).update(
