@@ -403,7 +403,7 @@ def _rebalance_event(*, agent: Agent, instance_id: str, detected_at: datetime, n
 
 @transaction.atomic
 def rebalance_recommendation_handle(*, agent: Agent, notice: Notice, now: datetime | None = None) -> RebalanceDecision:
-    """Advisory: record it, raise the pool's risk signal, and recommend a switch only to a clearly
+    """Advisory: record it (a signal the risk analysis reads), and recommend a switch only to a clearly
     safer pool; queue it only with auto switch on, no open command and the cooldown allowing."""
     now = now or timezone.now()
     agent = agent_lock(agent_id=agent.pk)
@@ -452,12 +452,11 @@ def _rebalance_decide(*, agent: Agent, event, is_primary: bool, pool, now):
         return MONITOR, current_mode, "", f"instance is no longer the primary (agent runs on {agent.instance_id})", None
     if agent.current_mode != Mode.SPOT:
         return MONITOR, current_mode, "", "instance is not on spot: nothing to rebalance", None
-    # The recommendation itself is a risk signal: the current pool counts as at least `caution`.
+    # The recommendation itself is a risk signal: for this decision the current pool counts as at least
+    # `caution`. The pool's stored verdict is written only by the risk analysis (one writer per fact),
+    # which counts this recorded recommendation among its inputs (risk.REBALANCE_FLOOR).
     current_bucket = RISK_BUCKET.get(pool.risk_recommendation, 1) if pool is not None else 1
     raised_bucket = max(current_bucket, RISK_BUCKET[RiskRecommendation.CAUTION])
-    if pool is not None and current_bucket < raised_bucket:
-        SpotPool.objects.filter(pk=pool.pk).update(risk_recommendation=RiskRecommendation.CAUTION)
-        pool.risk_recommendation = RiskRecommendation.CAUTION
     exclude = (pool.pk,) if pool is not None else ()
     choice = pool_select(instance_type=agent.instance_type, region=agent.region, exclude_pool_ids=exclude, now=now)
     if choice.pool is None or RISK_BUCKET.get(choice.pool.risk_recommendation, 1) >= raised_bucket:

@@ -157,6 +157,13 @@ def test_rebalance_recommends_a_clearly_safer_pool_and_raises_risk(api, agent):
     assert body["target_pool_id"] == "t3.medium.us-east-1b"
     assert body["reason"]
     assert Command.objects.count() == 0  # auto switch is off
+    # One writer per fact (issue 9, item 6): the handler records its signal; the risk analysis decides.
+    assert SpotPool.objects.get(pk="t3.medium.us-east-1a").risk_recommendation == ""
+    from datetime import datetime, timezone as dt_tz
+
+    from agents.services.risk import pool_risk_analyze_all
+
+    pool_risk_analyze_all(now=datetime(2026, 11, 26, 19, 30, tzinfo=dt_tz.utc))  # the run after the signal
     assert SpotPool.objects.get(pk="t3.medium.us-east-1a").risk_recommendation == "caution"
     agent.refresh_from_db()
     assert agent.last_rebalance_recommendation_at is not None
