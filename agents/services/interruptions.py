@@ -21,6 +21,7 @@ from agents.models import (
     AgentStatus,
     Command,
     CommandStatus,
+    DecisionKind,
     Mode,
     Replica,
     ReplicaStatus,
@@ -32,6 +33,7 @@ from agents.models import (
     TerminationEventType,
 )
 from agents.services.commands import command_expire_stale, command_issue
+from agents.services.decisions import client_dry_run, decision_record
 from agents.services.events import system_event_log
 from agents.services.instances import instance_is_known, instance_primary_end, instance_unknown_log
 from agents.services.pools import RISK_BUCKET, PoolChoice, pool_select
@@ -157,15 +159,24 @@ def _live_replica(*, agent: Agent) -> Replica | None:
     return waiting[0] if waiting else None
 
 
-def _queue_auto_command(*, agent: Agent, choice: PoolChoice, source: str, reason: str, now: datetime) -> Command | None:
-    """Queue an automatic switch when no command is open and the agent's cooldown allows; else None."""
+class WouldQueue:
+    """Dry run: the automatic command the server would have queued (nothing is issued)."""
+
+    pk = ""
+
+
+def _queue_auto_command(*, agent: Agent, choice: PoolChoice, source: str, reason: str, now: datetime,
+                        dry_run: bool = False, termination_event=None):
+    """Queue an automatic switch when no command is open and the agent's cooldown allows; else None.
+    In dry run nothing is issued: a WouldQueue stands for the command. Either way the automatic switch
+    is recorded as a decision."""
     command_expire_stale(agent=agent, now=now)
     if Command.objects.filter(agent=agent, is_open=True).exists():
         return None
     recent = now - timedelta(seconds=settings.POOL_COOLDOWN_SECONDS)
     if Command.objects.filter(agent=agent, source__in=("rebalance", "termination"), created_at__gte=recent).exists():
         return None
-    return command_issue(
+    command = WouldQueue() if dry_run else command_issue(
         agent=agent,
         target_mode=choice.target_mode,
         target_pool_id=choice.pool.pk if choice.pool is not None else "",
@@ -173,6 +184,11 @@ def _queue_auto_command(*, agent: Agent, choice: PoolChoice, source: str, reason
         source=source,
         reason=reason[:2000],
     )
+    decision_record(agent=agent, kind=DecisionKind.AUTO_SWITCH, action=f"queue_{source}_switch", dry_run=dry_run,
+                    reason=reason, instance_id=agent.instance_id, from_pool_id=agent.current_pool_id,
+                    target_mode=choice.target_mode, target_pool=choice.pool, termination_event=termination_event,
+                    command_id=command.pk or None)
+    return command
 
 
 def _event_get_or_create(*, agent: Agent, instance_id: str, event_type: str, notice_key: str, defaults: dict):
@@ -257,7 +273,10 @@ def _unknown_instance_termination(*, agent: Agent, instance_id: str) -> Terminat
 def termination_notice_handle(*, agent: Agent, notice: Notice, now: datetime | None = None) -> TerminationDecision:
     """Record the notice and decide, once per notice per instance (ARCHITECTURE.md §4)."""
     now = now or timezone.now()
+    client = agent.client if Agent.client.is_cached(agent) else None
     agent = agent_lock(agent_id=agent.pk)
+    if client is not None:
+        agent.client = client  # read for its dry-run setting
     instance_id = notice.instance_id or agent.instance_id
     if not instance_is_known(agent=agent, instance_id=instance_id):
         return _unknown_instance_termination(agent=agent, instance_id=instance_id)
@@ -306,6 +325,12 @@ def termination_notice_handle(*, agent: Agent, notice: Notice, now: datetime | N
     }
     event.save()
     decision.event = event
+    dry = bool(event.metadata.get("dry_run"))
+    decision_record(agent=agent, kind=DecisionKind.TERMINATION, action=decision.action, dry_run=dry,
+                    reason=event.metadata.get("reason", ""), instance_id=instance_id, from_pool_id=dying_pool_id,
+                    target_mode=decision.target_mode, target_pool_id=decision.target_pool_id,
+                    deadline=event.termination_time, termination_event=event,
+                    replica_id=decision.replica_id or None, command_id=decision.command_id or None)
 
     if is_primary:
         agent.last_termination_notice_at = now
@@ -330,9 +355,14 @@ def termination_notice_handle(*, agent: Agent, notice: Notice, now: datetime | N
 
 
 def _termination_decide(*, agent: Agent, event: TerminationEvent, is_primary: bool, dying_pool, now) -> TerminationDecision:
+    dry = client_dry_run(agent=agent)
+
     def decided(action, *, create=False, mode="", pool_id="", instructions="", reason="", replica_id="", command_id=""):
-        event.metadata = {**event.metadata, "reason": reason}
-        return TerminationDecision(event=event, created=True, action=action, create_emergency_replica=create,
+        told = action in (CREATE_REPLICA, QUEUE_SWITCH)  # the only answers the agent acts on
+        event.metadata = {**event.metadata, "reason": reason, "dry_run": dry and told}
+        if dry and told:
+            instructions = f"Dry run: nothing to do (the server would have said: {instructions})"
+        return TerminationDecision(event=event, created=True, action=action, create_emergency_replica=create and not dry,
                                    target_mode=mode, target_pool_id=pool_id, instructions=instructions,
                                    replica_id=replica_id, command_id=command_id)
 
@@ -345,6 +375,7 @@ def _termination_decide(*, agent: Agent, event: TerminationEvent, is_primary: bo
     if replica is not None and replica.status == ReplicaStatus.READY:
         from agents.services.replicas import replica_promote
 
+        # A promotion only moves the server's record of the primary: the agent is told nothing either way.
         replica_promote(agent=agent, replica_id=replica.pk, now=now)
         agent.refresh_from_db()
         return decided(PROMOTE_REPLICA, mode=Mode.SPOT if replica.pool_id else Mode.ONDEMAND,
@@ -360,11 +391,16 @@ def _termination_decide(*, agent: Agent, event: TerminationEvent, is_primary: bo
 
     choice = pool_failover_select(agent=agent, dying_pool=dying_pool, now=now)
     pool_id = choice.pool.pk if choice.pool else ""
+    decision_record(agent=agent, kind=DecisionKind.FAILOVER_POOL, action=f"choose_{choice.target_mode}",
+                    dry_run=dry, reason=choice.reason, instance_id=event.instance_id,
+                    from_pool_id=dying_pool.pk if dying_pool else "", target_mode=choice.target_mode,
+                    target_pool=choice.pool, deadline=event.termination_time, termination_event=event)
     if settings.TERMINATION_REPLICA_AUTO_CREATE:
         return decided(CREATE_REPLICA, create=True, mode=choice.target_mode, pool_id=pool_id,
                        instructions="Create emergency replica and prepare for failover", reason=choice.reason)
     if agent.auto_switch_enabled:
-        command = _queue_auto_command(agent=agent, choice=choice, source="termination", now=now,
+        command = _queue_auto_command(agent=agent, choice=choice, source="termination", now=now, dry_run=dry,
+                                      termination_event=event,
                                       reason=f"termination notice {event.pk}: {choice.reason}")
         if command is not None:
             return decided(QUEUE_SWITCH, mode=choice.target_mode, pool_id=pool_id, command_id=str(command.pk),
@@ -406,7 +442,10 @@ def rebalance_recommendation_handle(*, agent: Agent, notice: Notice, now: dateti
     """Advisory: record it (a signal the risk analysis reads), and recommend a switch only to a clearly
     safer pool; queue it only with auto switch on, no open command and the cooldown allowing."""
     now = now or timezone.now()
+    client = agent.client if Agent.client.is_cached(agent) else None
     agent = agent_lock(agent_id=agent.pk)
+    if client is not None:
+        agent.client = client  # read for its dry-run setting
     instance_id = notice.instance_id or agent.instance_id
     if not instance_is_known(agent=agent, instance_id=instance_id):
         instance_unknown_log(agent=agent, instance_id=instance_id, source="rebalance recommendation")
@@ -429,11 +468,20 @@ def rebalance_recommendation_handle(*, agent: Agent, notice: Notice, now: dateti
     action, target_mode, target_pool_id, reason, command = _rebalance_decide(
         agent=agent, event=event, is_primary=is_primary, pool=pool, now=now
     )
-    event.action_taken = f"{action}: command queued" if command else action
-    event.status = TerminationEventStatus.HANDLING if command else TerminationEventStatus.DETECTED
+    dry = client_dry_run(agent=agent)
+    queued = command is not None and not dry
+    event.action_taken = f"{action}: command queued" if queued else (
+        f"{action}: command would be queued (dry run)" if command is not None else action)
+    event.status = TerminationEventStatus.HANDLING if queued else TerminationEventStatus.DETECTED
     event.metadata = {"action": action, "target_mode": target_mode, "target_pool_id": target_pool_id,
-                      "reason": reason, "command_id": str(command.pk) if command else ""}
+                      "reason": reason, "command_id": str(command.pk) if queued else "", "dry_run": dry}
     event.save(update_fields=["action_taken", "status", "metadata"])
+    decision_record(agent=agent, kind=DecisionKind.REBALANCE, action=action, dry_run=dry and command is not None,
+                    reason=reason, instance_id=instance_id, from_pool_id=pool.pk if pool else "",
+                    target_mode=target_mode, target_pool=SpotPool.objects.filter(pk=target_pool_id).first()
+                    if action == SWITCH and target_pool_id else None, termination_event=event,
+                    command_id=str(command.pk) if queued else None)
+    command = command if queued else None
     system_event_log(
         agent=agent,
         event_type="rebalance_recommendation",
@@ -467,6 +515,7 @@ def _rebalance_decide(*, agent: Agent, event, is_primary: bool, pool, now):
     command = None
     if agent.auto_switch_enabled:
         command = _queue_auto_command(agent=agent, choice=choice, source="rebalance", now=now,
+                                      dry_run=client_dry_run(agent=agent), termination_event=event,
                                       reason=f"rebalance recommendation {event.pk}: {reason}")
     return SWITCH, Mode.SPOT, choice.pool.pk, reason, command
 

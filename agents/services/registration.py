@@ -11,6 +11,7 @@ from agents.models import (
     AgentStatus,
     Command,
     CommandStatus,
+    DecisionKind,
     Instance,
     InstanceState,
     Mode,
@@ -18,6 +19,7 @@ from agents.models import (
     ReplicaStatus,
 )
 from agents.services.commands import command_close
+from agents.services.decisions import decision_record
 from agents.services.events import system_event_log
 from agents.services.instances import (
     instance_make_primary,
@@ -128,7 +130,12 @@ def _register(*, client, logical_id: str, payload: RegisterPayload) -> tuple[Age
         # never call promote themselves).
         if replica.status in (ReplicaStatus.LAUNCHING, ReplicaStatus.SYNCING):
             replica_transition(replica=replica, to=ReplicaStatus.READY, reason="its agent registered", now=now)
+        old_instance_id = agent.instance_id
         replica_promote(agent=agent, replica_id=replica.pk, now=now)
+        decision_record(agent=agent, kind=DecisionKind.PROMOTION, action="promote_registered_replica",
+                        reason=f"its agent registered while {old_instance_id} is being reclaimed",
+                        instance_id=old_instance_id, target_pool_id=replica.pool_id or "",
+                        target_mode=Mode.SPOT if replica.pool_id else Mode.ONDEMAND, replica_id=replica.pk)
         agent = agent_lock(agent_id=agent.pk)
         _agent_fields(agent, payload)
         attrs["pool"] = _spot_pool(attrs) if attrs.get("mode") else agent.current_pool

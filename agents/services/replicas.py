@@ -14,6 +14,7 @@ from agents.locks import agent_lock
 from agents.models import (
     Agent,
     AgentStatus,
+    DecisionKind,
     InstanceState,
     Mode,
     Replica,
@@ -23,6 +24,7 @@ from agents.models import (
     TerminationEventStatus,
     TerminationEventType,
 )
+from agents.services.decisions import decision_record
 from agents.services.events import system_event_log
 from agents.services.instances import instance_make_primary
 from agents.services.pools import pool_get_or_create, pool_select
@@ -356,6 +358,10 @@ def replica_promotion_settle(*, agent: Agent, instance_id: str, mode: str, pool_
             replica_transition(replica=replica, to=R.TERMINATED, now=now,
                                reason=f"the promotion switch landed elsewhere ({instance_id}, {pool_id or mode})")
             event, severity = "replica_terminated", "warning"
+        decision_record(agent=agent, kind=DecisionKind.PROMOTION,
+                        action="promote_replica" if landed else "end_replica_landed_elsewhere",
+                        reason=replica.status_reason, instance_id=instance_id, target_mode=mode,
+                        target_pool_id=pool_id or "", replica_id=replica.pk, command_id=replica.promote_command_id)
         system_event_log(agent=agent, event_type=event, severity=severity,
                          message=f"Replica {replica.pk}: {replica.status_reason}",
                          metadata={"replica_id": str(replica.pk), "instance_id": instance_id})
@@ -388,7 +394,14 @@ def _sweep_one(*, agent_id, replica_id, now: datetime) -> str:
               and replica.termination_event.termination_time <= now
               and replica.termination_event.instance_id == agent.instance_id):
             deadline = replica.termination_event.termination_time
+            old_instance_id = agent.instance_id
             replica_promote(agent=agent, replica_id=replica.pk, now=now)
+            decision_record(agent=agent, kind=DecisionKind.PROMOTION, action="promote_overdue_replica",
+                            reason=f"the notice's deadline {deadline:%Y-%m-%d %H:%M:%S}Z passed and the agent did "
+                            f"not register its ready emergency replica", instance_id=old_instance_id,
+                            target_pool_id=replica.pool_id or "", target_mode=Mode.SPOT if replica.pool_id else
+                            Mode.ONDEMAND, deadline=deadline, termination_event=replica.termination_event,
+                            replica_id=replica.pk)
             system_event_log(
                 agent=agent, event_type="replica_promoted_overdue", severity="warning",
                 message=f"Emergency replica {replica.instance_id} promoted by the server: the notice's deadline "
@@ -398,11 +411,15 @@ def _sweep_one(*, agent_id, replica_id, now: datetime) -> str:
             return "promoted"
         else:
             return ""
+        previous = replica.status
         replica_transition(replica=replica, to=R.TERMINATED, now=now, reason=reason)
+        decision_record(agent=agent, kind=DecisionKind.EXPIRY, action=f"end_{previous}_replica", reason=reason,
+                        instance_id=replica.instance_id, target_pool_id=replica.pool_id or "", replica_id=replica.pk,
+                        command_id=replica.promote_command_id)
         system_event_log(
             agent=agent, event_type="replica_expired", severity="warning",
             message=f"Replica {replica.instance_id or replica.pk} ended: {reason}",
-            metadata={"replica_id": str(replica.pk), "previous_status": replica.status, "reason": reason},
+            metadata={"replica_id": str(replica.pk), "previous_status": previous, "reason": reason},
         )
         return "expired"
 

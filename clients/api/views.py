@@ -7,7 +7,7 @@ from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
 from agents.api.views import AgentApi, parse
-from agents.selectors import agent_config
+from agents.selectors import agent_config, decisions_for_client
 from agents.services.settings import REPLICA_COUNT_MAX, SETTING_FIELDS, agent_enabled_toggle, agent_settings_update
 from clients import selectors
 from spotbackend.fields import StrictBooleanField
@@ -75,6 +75,16 @@ class ClientSwitchesApi(ClientApi):
         query = SwitchesQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
         return Response(selectors.client_switches(client=client, **query.validated_data))
+
+
+class ClientDecisionsApi(ClientApi):
+    """The client's automatic decisions and their reasons (issue 9, item 8), newest first; paged like switches."""
+
+    def get(self, request, client_id):
+        client = self.get_client(client_id)
+        query = SwitchesQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        return Response(decisions_for_client(client=client, **query.validated_data))
 
 
 class ClientReplicasApi(ClientApi):
