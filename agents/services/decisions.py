@@ -11,8 +11,8 @@ def client_dry_run(*, agent: Agent) -> bool:
     """Whether the agent's client runs in dry-run: decide and record, tell the agent nothing."""
     from clients.models import Client
 
-    if Agent.client.is_cached(agent):
-        return bool(agent.client.dry_run)
+    # Read from the row, not from the request's client: that one may come from the token cache, a
+    # little stale, and a decision (the first post of a notice) is rare enough to afford the query.
     return bool(Client.objects.filter(pk=agent.client_id).values_list("dry_run", flat=True).first())
 
 

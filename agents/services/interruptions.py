@@ -273,10 +273,7 @@ def _unknown_instance_termination(*, agent: Agent, instance_id: str) -> Terminat
 def termination_notice_handle(*, agent: Agent, notice: Notice, now: datetime | None = None) -> TerminationDecision:
     """Record the notice and decide, once per notice per instance (ARCHITECTURE.md §4)."""
     now = now or timezone.now()
-    client = agent.client if Agent.client.is_cached(agent) else None
     agent = agent_lock(agent_id=agent.pk)
-    if client is not None:
-        agent.client = client  # read for its dry-run setting
     instance_id = notice.instance_id or agent.instance_id
     if not instance_is_known(agent=agent, instance_id=instance_id):
         return _unknown_instance_termination(agent=agent, instance_id=instance_id)
@@ -442,10 +439,7 @@ def rebalance_recommendation_handle(*, agent: Agent, notice: Notice, now: dateti
     """Advisory: record it (a signal the risk analysis reads), and recommend a switch only to a clearly
     safer pool; queue it only with auto switch on, no open command and the cooldown allowing."""
     now = now or timezone.now()
-    client = agent.client if Agent.client.is_cached(agent) else None
     agent = agent_lock(agent_id=agent.pk)
-    if client is not None:
-        agent.client = client  # read for its dry-run setting
     instance_id = notice.instance_id or agent.instance_id
     if not instance_is_known(agent=agent, instance_id=instance_id):
         instance_unknown_log(agent=agent, instance_id=instance_id, source="rebalance recommendation")
@@ -465,10 +459,10 @@ def rebalance_recommendation_handle(*, agent: Agent, notice: Notice, now: dateti
                                  target_mode=meta.get("target_mode", ""), target_pool_id=meta.get("target_pool_id", ""),
                                  reason=meta.get("reason", ""), command_id=meta.get("command_id", ""))
 
-    action, target_mode, target_pool_id, reason, command = _rebalance_decide(
-        agent=agent, event=event, is_primary=is_primary, pool=pool, now=now
-    )
     dry = client_dry_run(agent=agent)
+    action, target_mode, target_pool_id, reason, command = _rebalance_decide(
+        agent=agent, event=event, is_primary=is_primary, pool=pool, now=now, dry_run=dry
+    )
     queued = command is not None and not dry
     event.action_taken = f"{action}: command queued" if queued else (
         f"{action}: command would be queued (dry run)" if command is not None else action)
@@ -494,7 +488,7 @@ def rebalance_recommendation_handle(*, agent: Agent, notice: Notice, now: dateti
                              command_id=str(command.pk) if command else "")
 
 
-def _rebalance_decide(*, agent: Agent, event, is_primary: bool, pool, now):
+def _rebalance_decide(*, agent: Agent, event, is_primary: bool, pool, now, dry_run: bool = False):
     current_mode = agent.current_mode or Mode.UNKNOWN
     if not is_primary:
         return MONITOR, current_mode, "", f"instance is no longer the primary (agent runs on {agent.instance_id})", None
@@ -515,7 +509,7 @@ def _rebalance_decide(*, agent: Agent, event, is_primary: bool, pool, now):
     command = None
     if agent.auto_switch_enabled:
         command = _queue_auto_command(agent=agent, choice=choice, source="rebalance", now=now,
-                                      dry_run=client_dry_run(agent=agent), termination_event=event,
+                                      dry_run=dry_run, termination_event=event,
                                       reason=f"rebalance recommendation {event.pk}: {reason}")
     return SWITCH, Mode.SPOT, choice.pool.pk, reason, command
 

@@ -10,6 +10,7 @@ from agents.api.views import AgentApi, parse
 from agents.selectors import agent_config, decisions_for_client
 from agents.services.settings import REPLICA_COUNT_MAX, SETTING_FIELDS, agent_enabled_toggle, agent_settings_update
 from clients import selectors
+from clients.services import client_dry_run_get, client_dry_run_set
 from spotbackend.fields import StrictBooleanField
 
 
@@ -106,14 +107,23 @@ class SettingsInput(serializers.Serializer):
     manual_replica_enabled = StrictBooleanField(required=False)
     # The dashboard may send "2": IntegerField coerces numeric strings and refuses anything else.
     replica_count = serializers.IntegerField(required=False, min_value=0, max_value=REPLICA_COUNT_MAX)
+    # A client-wide setting (issue 9): decide and record, tell the agents nothing.
+    dry_run = StrictBooleanField(required=False)
 
 
 class AgentSettingsApi(AgentApi):
     def post(self, request, agent_id):
         agent = self.get_agent(agent_id)
-        changes = parse(SettingsInput, request)
+        changes = dict(parse(SettingsInput, request))
         if not changes:
-            raise ValidationError({"detail": f"No settings given; expected any of {', '.join(SETTING_FIELDS)}."})
-        agent = agent_settings_update(agent=agent, changes=dict(changes))
+            raise ValidationError(
+                {"detail": f"No settings given; expected any of {', '.join(SETTING_FIELDS)}, dry_run."})
+        client = request.user
+        if "dry_run" in changes:
+            client = client_dry_run_set(client=client, dry_run=changes.pop("dry_run"))
+        if changes:
+            agent = agent_settings_update(agent=agent, changes=changes)
         config = agent_config(agent=agent)
-        return Response({"success": True, "settings": {f: config[f] for f in ("enabled", *SETTING_FIELDS)}})
+        values = {f: config[f] for f in ("enabled", *SETTING_FIELDS)}
+        dry_run = client.dry_run if client is not request.user else client_dry_run_get(client=client)
+        return Response({"success": True, "settings": {**values, "dry_run": dry_run}})
