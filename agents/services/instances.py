@@ -34,6 +34,10 @@ def instance_make_primary(
     instance = Instance.objects.filter(agent=agent, instance_id=instance_id).first()
     if instance is None:
         instance = Instance(agent=agent, client_id=agent.client_id, instance_id=instance_id, started_at=at)
+    elif instance.is_primary is None and instance.ended_at is not None and instance.ended_at <= instance.started_at:
+        # Seen before only as a non-primary (a replica, a restarted old instance): it earns from now on,
+        # not from when it was first seen running beside the primary.
+        instance.started_at = at
     for key, value in attrs.items():
         setattr(instance, key, value)
     instance.state = InstanceState.PRIMARY

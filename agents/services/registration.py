@@ -191,6 +191,10 @@ def _expire_delivered_command(*, agent: Agent, new_attrs: dict, now) -> None:
     # The caller moves the agent's status itself (it saves the agent once).
     command_close(agent=agent, command=command, status=CommandStatus.EXPIRED, success=success, now=now,
                   message=f"{command.message} {note}" if command.message else note, release_agent=False)
+    decision_record(agent=agent, kind=DecisionKind.EXPIRY, action="close_command_on_reregister",
+                    reason=f"{note} ({'success' if success else 'failure'})", instance_id=agent.instance_id,
+                    target_mode=command.target_mode, target_pool_id=command.target_pool_id or "",
+                    command_id=command.pk)
 
 
 @dataclass

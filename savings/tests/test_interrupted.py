@@ -166,3 +166,49 @@ def test_dashboard_savings_and_stats_card_agree_with_the_intervals(api, client_o
     assert savings["total_savings"] == pytest.approx(expected, abs=1e-9)
     assert stats["total_savings"] == pytest.approx(expected, abs=1e-9)
     assert {"month": "2026-01", "savings": pytest.approx(expected, abs=1e-9)} in savings["savings_by_month"]
+
+
+def test_a_replica_earns_from_its_promotion_not_from_when_it_was_first_seen(client_obj, fleet, monkeypatch):
+    from agents.tests.factories import ReplicaFactory
+
+    agent, inst = fleet
+    replica_row = ReplicaFactory(agent=agent, instance_id="i-replica", status="ready", replica_type="manual",
+                                 pool=inst.pool)
+    _clock(monkeypatch, at(10, 6))  # the replica's agent registers at 06:00 beside the primary: not primary
+    agent_register(client=client_obj, payload=RegisterPayload(
+        instance_id="i-replica", logical_agent_id=agent.logical_agent_id, mode="spot", instance_type="t3.medium",
+        region="us-east-1", az="us-east-1a"))
+    assert Instance.objects.get(agent=agent, instance_id="i-replica").state == "replaced"
+    from agents.services.replicas import replica_promote
+
+    _clock(monkeypatch, at(10, 12))
+    replica_promote(agent=agent, replica_id=replica_row.pk, now=at(10, 12))  # promoted at noon
+    monkeypatch.undo()
+    replica = Instance.objects.get(agent=agent, instance_id="i-replica")
+    assert replica.started_at == at(10, 12) and replica.state == "primary"
+    # Old primary 00:00-12:00 + replica 12:00-24:00 = 24 h x 0.03 = 0.72 (not 30 h: no double count).
+    assert savings_compute_day(client=client_obj, day=DAY).total_savings == D("0.7200")
+
+
+def test_the_data_migration_corrects_existing_rows(client_obj, fleet):
+    import importlib
+
+    from django.apps import apps as global_apps
+
+    from agents.models import TerminationEvent
+
+    migration = importlib.import_module("agents.migrations.0002_end_interrupted_and_silent_instances")
+    agent, inst = fleet
+    # As written before the fix: a notice at 13:39:20, the instance still open.
+    TerminationEvent.objects.create(agent=agent, client=client_obj, instance_id=inst.instance_id,
+                                    event_type="termination_notice", notice_key="k", termination_time=TERMINATION,
+                                    detected_at=TERMINATION - timedelta(minutes=2))
+    Agent.objects.filter(pk=agent.pk).update(last_heartbeat_at=TERMINATION - timedelta(seconds=10))
+    silent = AgentFactory(client=client_obj, with_instance=False, status="offline", last_heartbeat_at=at(10, 9))
+    silent_inst = instance(client_obj, agent=silent, mode="spot", p=inst.pool, start=at(9))
+    migration.forwards(global_apps, None)
+    inst.refresh_from_db()
+    silent_inst.refresh_from_db()
+    assert inst.ended_at == TERMINATION and silent_inst.ended_at == at(10, 9)
+    # 13:39:20 (0.4097 as above) + 9 h x 0.03 = 0.27 -> 0.6797.
+    assert savings_compute_day(client=client_obj, day=DAY).total_savings == D("0.6797")
