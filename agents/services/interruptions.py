@@ -307,6 +307,8 @@ def termination_notice_handle(*, agent: Agent, notice: Notice, now: datetime | N
     event.status = (
         TerminationEventStatus.RESOLVED if decision.action == PROMOTE_REPLICA else
         TerminationEventStatus.DETECTED if decision.action in (NOTIFY_ONLY, NOT_PRIMARY) else
+        # Dry run: nothing was set in motion, nothing will resolve it.
+        TerminationEventStatus.DETECTED if event.metadata.get("dry_run") else
         TerminationEventStatus.HANDLING
     )
     if decision.action == PROMOTE_REPLICA:
