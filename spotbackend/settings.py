@@ -86,7 +86,8 @@ DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'spotbackend.sqlite3'}"),
 }
 DATABASES["default"]["CONN_MAX_AGE"] = env("CONN_MAX_AGE")
-DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# A ping before every request costs the hot path ~7 % (docs/PERFORMANCE.md); off by default.
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("DB_CONN_HEALTH_CHECKS", default=False)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.mysql":
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {
@@ -121,9 +122,33 @@ STATIC_ROOT = VAR_DIR / "static"
 
 # --- Redis: Celery broker and cache -------------------------------------------------------------
 REDIS_URL = env("REDIS_URL", default="")
+# Redis only accelerates: every call has this socket timeout (seconds), and after a failure a process
+# leaves Redis alone for REDIS_RETRY_SECONDS and reads the database instead (docs/PERFORMANCE.md).
+REDIS_SOCKET_TIMEOUT = env.float("REDIS_SOCKET_TIMEOUT", default=0.25)
+REDIS_RETRY_SECONDS = env.float("REDIS_RETRY_SECONDS", default=5.0)
+# The agent hot path's caches (token -> client, agent config, "no pending command"): REDIS_URL, or
+# none (every answer from the database, tokens cached AUTH_EPOCH_CHECK_SECONDS at most).
+HOTCACHE_REDIS_URL = env("HOTCACHE_REDIS_URL", default=REDIS_URL)
+# How often each process checks whether any client changed (token rotated, deactivated): a rotated
+# token stops working everywhere within this many seconds.
+AUTH_EPOCH_CHECK_SECONDS = env.float("AUTH_EPOCH_CHECK_SECONDS", default=2.0)
+AUTH_CACHE_TTL = env.int("AUTH_CACHE_TTL", default=300)
+# Upper bounds on staleness should an invalidation be lost while Redis was unreachable.
+AGENT_CONFIG_CACHE_TTL = env.int("AGENT_CONFIG_CACHE_TTL", default=600)
+AGENT_NO_COMMAND_CACHE_TTL = env.int("AGENT_NO_COMMAND_CACHE_TTL", default=300)
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CACHES = {
+        "default": {
+            "BACKEND": "spotbackend.cache.FailSoftRedisCache",
+            "LOCATION": REDIS_URL,
+            "OPTIONS": {
+                "socket_timeout": REDIS_SOCKET_TIMEOUT,
+                "socket_connect_timeout": REDIS_SOCKET_TIMEOUT,
+                "health_check_interval": 0,
+            },
+        }
+    }
 else:
     # Embedded default: kombu's filesystem transport needs no server (single host only).
     CELERY_BROKER_URL = "filesystem://"

@@ -3,6 +3,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.db import IntegrityError, transaction
+from django.db.models import F, Q, Value
+from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
 from agents.locks import agent_lock
@@ -188,6 +190,27 @@ class HeartbeatPayload:
     az: str = ""
 
 
+def agent_heartbeat_fast(*, client, agent_pk, payload: HeartbeatPayload) -> bool:
+    """The steady-state heartbeat in one statement and no read: the primary instance says what the
+    server already stores, so only the time moves (and never backwards, whichever host is first).
+    False when anything differs: the caller takes `agent_heartbeat`, which knows every rule."""
+    if not payload.instance_id or payload.status not in ("", AgentStatus.ONLINE, AgentStatus.DISABLED):
+        return False
+    match = Q(pk=agent_pk, client=client, instance_id=payload.instance_id)
+    match &= Q(status=payload.status) if payload.status else ~Q(status=AgentStatus.OFFLINE)
+    if payload.instance_type and payload.instance_type != "unknown":
+        match &= Q(instance_type=payload.instance_type)
+    if payload.az and payload.az != "unknown":
+        match &= Q(az=payload.az)
+    if payload.mode in (Mode.SPOT, Mode.ONDEMAND):
+        match &= Q(current_mode=payload.mode)
+    now = timezone.now()
+    moved = Agent.objects.filter(match).update(
+        last_heartbeat_at=Greatest(Coalesce(F("last_heartbeat_at"), Value(now)), Value(now)), updated_at=now
+    )
+    return moved == 1
+
+
 def agent_heartbeat(*, agent: Agent, payload: HeartbeatPayload) -> str:
     """Record a heartbeat. Returns what was done: 'primary', 'non_primary' or 'offline_ignored'.
 
@@ -210,7 +233,7 @@ def agent_heartbeat(*, agent: Agent, payload: HeartbeatPayload) -> str:
         if other_alive:
             return "offline_ignored"
 
-    update: dict = {"last_heartbeat_at": now}
+    update: dict = {"last_heartbeat_at": Greatest(Coalesce(F("last_heartbeat_at"), Value(now)), Value(now))}
     if payload.instance_type and payload.instance_type != "unknown":
         update["instance_type"] = payload.instance_type
     if payload.az and payload.az != "unknown":
@@ -227,6 +250,7 @@ def agent_heartbeat(*, agent: Agent, payload: HeartbeatPayload) -> str:
         update["status"] = AgentStatus.ONLINE if agent.enabled else AgentStatus.DISABLED
     # One UPDATE on the hot path; fields not in `update` keep their stored values.
     Agent.objects.filter(pk=agent.pk).update(updated_at=now, **update)
+    update["last_heartbeat_at"] = max(agent.last_heartbeat_at or now, now)
     for key, value in update.items():
         setattr(agent, key, value)
     return "primary"
