@@ -151,6 +151,34 @@ def hot_token(key: str) -> str | None:
     return _call(run)
 
 
+class HotScript:
+    """A Lua script run atomically in Redis; calling it answers `default` when Redis is unavailable."""
+
+    def __init__(self, source: str):
+        self.source = source
+        self.scripts: dict[int, object] = {}
+
+    def __call__(self, *, keys: list[str], args: list, default=None):
+        def run(r):
+            script = self.scripts.get(id(r))
+            if script is None:
+                script = self.scripts[id(r)] = r.register_script(self.source)
+            return script(keys=keys, args=args, client=r)
+
+        return _call(run, default)
+
+
+def hot_pipeline(build, default=None):
+    """Run several commands in one round trip: `build(pipe)` queues them; the results, or `default`."""
+
+    def run(r):
+        pipe = r.pipeline(transaction=False)
+        build(pipe)
+        return pipe.execute()
+
+    return _call(run, default)
+
+
 def hot_reset() -> None:
     """Forget the client and the breaker state (tests, settings changes)."""
     _breaker.reset()

@@ -136,6 +136,12 @@ AUTH_CACHE_TTL = env.int("AUTH_CACHE_TTL", default=300)
 # Upper bounds on staleness should an invalidation be lost while Redis was unreachable.
 AGENT_CONFIG_CACHE_TTL = env.int("AGENT_CONFIG_CACHE_TTL", default=600)
 AGENT_NO_COMMAND_CACHE_TTL = env.int("AGENT_NO_COMMAND_CACHE_TTL", default=300)
+# A heartbeat that changes nothing is kept in Redis and written to the database in bulk every
+# HEARTBEAT_FLUSH_SECONDS (last_heartbeat_at is accurate to that); a web process flushes itself when
+# the oldest pending heartbeat is older than HEARTBEAT_FLUSH_OVERDUE_SECONDS (Celery not running).
+HEARTBEAT_WRITE_BEHIND = env.bool("HEARTBEAT_WRITE_BEHIND", default=True)
+HEARTBEAT_FLUSH_SECONDS = env.int("HEARTBEAT_FLUSH_SECONDS", default=5)
+HEARTBEAT_FLUSH_OVERDUE_SECONDS = env.int("HEARTBEAT_FLUSH_OVERDUE_SECONDS", default=30)
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
     CACHES = {

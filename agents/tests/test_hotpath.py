@@ -8,7 +8,13 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from agents.models import Agent, Command, CommandStatus
+from datetime import timedelta
+
+from django.utils import timezone
+
+from agents.models import Agent, AgentStatus, Command, CommandStatus
+from agents.services.heartbeats import heartbeats_flush
+from agents.services.sweeps import agents_mark_stale_offline
 from agents.services.commands import command_issue
 from agents.services.settings import agent_settings_update
 from agents.tests import payloads
@@ -58,15 +64,67 @@ def test_steady_state_cost_does_not_grow_with_the_fleet(api, client_obj, agent):
         assert after <= before, name
 
 
-def test_fast_heartbeat_moves_the_time_and_never_backwards(api, agent):
+@pytest.mark.parametrize("write_behind", [True, False])
+def test_fast_heartbeat_moves_the_time_and_never_backwards(settings, api, agent, write_behind):
+    settings.HEARTBEAT_WRITE_BEHIND = write_behind
     future = agent.last_heartbeat_at.replace(year=agent.last_heartbeat_at.year + 1)
     Agent.objects.filter(pk=agent.pk).update(last_heartbeat_at=future)
-    r = api.post(f"/api/agents/{agent.pk}/heartbeat", payloads.heartbeat(), format="json")
-    assert r.json()["recorded_as"] == "primary"
+    for _ in range(2):
+        r = api.post(f"/api/agents/{agent.pk}/heartbeat", payloads.heartbeat(), format="json")
+        assert r.json()["recorded_as"] == "primary"
+    heartbeats_flush()
     agent.refresh_from_db()
     assert agent.last_heartbeat_at == future  # another host's later heartbeat is not undone
     Agent.objects.filter(pk=agent.pk).update(last_heartbeat_at=None)
     api.post(f"/api/agents/{agent.pk}/heartbeat", payloads.heartbeat(), format="json")
+    heartbeats_flush()
+    agent.refresh_from_db()
+    assert agent.last_heartbeat_at is not None
+
+
+def test_heartbeats_are_written_behind_and_flushed_once(api, agent):
+    url = f"/api/agents/{agent.pk}/heartbeat"
+    api.post(url, payloads.heartbeat(), format="json")  # one UPDATE; the signature is now cached
+    Agent.objects.filter(pk=agent.pk).update(last_heartbeat_at=None)
+    count, _ = queries_of(lambda: api.post(url, payloads.heartbeat(), format="json"))
+    assert count == 0
+    agent.refresh_from_db()
+    assert agent.last_heartbeat_at is None  # not yet written...
+    assert heartbeats_flush() == 1  # ...until the flush
+    agent.refresh_from_db()
+    assert agent.last_heartbeat_at is not None
+    assert heartbeats_flush() == 0  # nothing is written twice
+
+
+def test_a_swept_agent_comes_back_online_on_its_next_heartbeat(api, agent):
+    url = f"/api/agents/{agent.pk}/heartbeat"
+    api.post(url, payloads.heartbeat(), format="json")  # signature cached
+    old = timezone.now() - timedelta(hours=1)
+    Agent.objects.filter(pk=agent.pk).update(last_heartbeat_at=old)
+    assert agents_mark_stale_offline() == 1
+    api.post(url, payloads.heartbeat(), format="json")
+    agent.refresh_from_db()
+    assert agent.status == AgentStatus.ONLINE and agent.last_heartbeat_at > old
+
+
+def test_the_sweep_counts_heartbeats_still_in_redis(api, agent):
+    url = f"/api/agents/{agent.pk}/heartbeat"
+    api.post(url, payloads.heartbeat(), format="json")
+    Agent.objects.filter(pk=agent.pk).update(last_heartbeat_at=timezone.now() - timedelta(hours=1))
+    api.post(url, payloads.heartbeat(), format="json")  # kept in Redis only
+    assert agents_mark_stale_offline() == 0
+    agent.refresh_from_db()
+    assert agent.status == AgentStatus.ONLINE
+
+
+def test_a_web_request_flushes_when_the_periodic_flush_is_overdue(settings, api, agent):
+    settings.HEARTBEAT_FLUSH_OVERDUE_SECONDS = 0
+    url = f"/api/agents/{agent.pk}/heartbeat"
+    api.post(url, payloads.heartbeat(), format="json")
+    Agent.objects.filter(pk=agent.pk).update(last_heartbeat_at=None)
+    api.post(url, payloads.heartbeat(), format="json")  # pending since now
+    time.sleep(1.1)
+    api.post(url, payloads.heartbeat(), format="json")  # the oldest is over a second old: flush
     agent.refresh_from_db()
     assert agent.last_heartbeat_at is not None
 
