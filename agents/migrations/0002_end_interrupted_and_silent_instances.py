@@ -20,7 +20,6 @@ def _earlier(current, at):
 
 
 def forwards(apps, schema_editor):
-    Agent = apps.get_model("agents", "Agent")
     Instance = apps.get_model("agents", "Instance")
     TerminationEvent = apps.get_model("agents", "TerminationEvent")
     now = timezone.now()
