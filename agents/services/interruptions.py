@@ -313,6 +313,8 @@ def termination_notice_handle(*, agent: Agent, notice: Notice, now: datetime | N
     )
     if decision.action == PROMOTE_REPLICA:
         event.resolved_at = now
+        # replica_promote linked the replica with an UPDATE; this save must not write the old value back.
+        event.emergency_replica_id = decision.replica_id
     event.metadata = {
         **event.metadata,
         "target_mode": decision.target_mode,

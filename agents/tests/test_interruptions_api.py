@@ -111,7 +111,9 @@ def test_ready_replica_is_promoted_instead(api, agent, pools):
     assert replica.status == "promoted"
     assert agent.instance_id == "i-rep"
     assert agent.instances.filter(is_primary=True).count() == 1
-    assert TerminationEvent.objects.get(agent=agent).status == "resolved"
+    event = TerminationEvent.objects.get(agent=agent)
+    assert event.status == "resolved"
+    assert event.emergency_replica_id == replica.pk  # the promotion's link survives the event's save
 
 
 def test_auto_create_off_says_what_happens_instead(api, agent, settings):
