@@ -81,3 +81,29 @@ def test_phantom_rebalance_recommendation_records_nothing(api, agent):
     assert not TerminationEvent.objects.exists()
     assert _snapshot(agent) == before
     assert _phantom_events(agent).count() == 1
+
+
+def test_the_data_migration_removes_phantom_rows_only(agent):
+    import importlib
+
+    from django.apps import apps as global_apps
+    from django.utils import timezone
+
+    from agents.tests.factories import ReplicaFactory, SwitchFactory
+
+    migration = importlib.import_module("agents.migrations.0005_remove_phantom_instances")
+    now = timezone.now()
+
+    def row(instance_id, started, ended):
+        return Instance.objects.create(agent=agent, client=agent.client, instance_id=instance_id, state="replaced",
+                                       is_primary=None, started_at=started, ended_at=ended)
+
+    row("i-phantom", now, now)  # what a heartbeat from an unknown id used to add
+    row("i-replica", now, now)
+    ReplicaFactory(agent=agent, instance_id="i-replica")
+    row("i-switched", now, now)
+    SwitchFactory(agent=agent, old_instance_id="i-0aaa1111", new_instance_id="i-switched")
+    row("i-old", now.replace(year=now.year - 1), now)  # was primary for a year: kept
+    migration.forwards(global_apps, None)
+    assert sorted(Instance.objects.filter(agent=agent).values_list("instance_id", flat=True)) == [
+        "i-0aaa1111", "i-old", "i-replica", "i-switched"]
