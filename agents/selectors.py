@@ -129,3 +129,14 @@ def replica_config(*, agent: Agent) -> dict:
         "current_pool_id": agent.current_pool_id or "",
         "replicas": [replica_item(r) for r in live],
     }
+
+
+def decisions_for_client(*, client, limit: int = 50, offset: int = 0) -> dict:
+    """GET /api/client/{client_id}/decisions (issue 9, item 8): one page of the client's automatic
+    decisions, newest first, with the total for paging. Two queries."""
+    from agents.models import Decision
+    from agents.services.decisions import decision_item
+
+    qs = Decision.objects.filter(client=client)
+    page = qs.order_by("-created_at", "-pk")[offset : offset + limit]
+    return {"decisions": [decision_item(d) for d in page], "total": qs.count()}

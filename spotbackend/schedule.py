@@ -42,6 +42,13 @@ def scheduled_jobs() -> list[Job]:
             description="Heartbeats kept in Redis are written to the database in bulk.",
             every_seconds=settings.HEARTBEAT_FLUSH_SECONDS,
         ),
+        Job(
+            name="Replica lifecycle",
+            task="agents.periodic.replica_lifecycle_sweep",
+            description="Replicas stuck for REPLICA_STUCK_MINUTES are ended; ready emergency replicas "
+            "past their notice's deadline are promoted.",
+            crontab={"minute": "*/5", "hour": "*"},
+        ),
     ]
 
 

@@ -24,6 +24,7 @@ env = environ.Env(
     POOL_COOLDOWN_SECONDS=(int, 600),
     PRICE_FRESHNESS_SECONDS=(int, 3600),
     COMMAND_DELIVERY_TIMEOUT=(int, 1800),
+    REPLICA_STUCK_MINUTES=(int, 15),
     CONN_MAX_AGE=(int, 60),
 )
 env_file = BASE_DIR / ".env"
@@ -230,3 +231,5 @@ POOL_COOLDOWN_SECONDS = env("POOL_COOLDOWN_SECONDS")
 PRICE_FRESHNESS_SECONDS = env("PRICE_FRESHNESS_SECONDS")
 # A delivered command with no executed callback or re-register after this long is expired as failed.
 COMMAND_DELIVERY_TIMEOUT = env("COMMAND_DELIVERY_TIMEOUT")
+# A replica still launching/syncing (or promoting after its switch closed) this long is ended (issue 9).
+REPLICA_STUCK_MINUTES = env("REPLICA_STUCK_MINUTES")

@@ -66,6 +66,14 @@ def command_expire_stale(*, agent: Agent, now=None) -> Command | None:
         return None
     command_close(agent=agent, command=command, status=CommandStatus.EXPIRED, success=False, now=now,
                   message=_appended(command.message, "no answer from the agent in time"))
+    from agents.models import DecisionKind
+    from agents.services.decisions import decision_record
+
+    decision_record(agent=agent, kind=DecisionKind.EXPIRY, action="expire_command",
+                    reason=f"delivered at {command.delivered_at:%Y-%m-%d %H:%M:%S}Z, no answer within "
+                    f"COMMAND_DELIVERY_TIMEOUT ({settings.COMMAND_DELIVERY_TIMEOUT} s)",
+                    instance_id=command.delivered_instance_id, target_mode=command.target_mode,
+                    target_pool_id=command.target_pool_id or "", command_id=command.pk)
     system_event_log(
         agent=agent,
         event_type="command_expired",

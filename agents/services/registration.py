@@ -22,6 +22,7 @@ from agents.models import (
     AgentStatus,
     Command,
     CommandStatus,
+    DecisionKind,
     Instance,
     InstanceState,
     Mode,
@@ -29,10 +30,16 @@ from agents.models import (
     ReplicaStatus,
 )
 from agents.services.commands import command_close
+from agents.services.decisions import decision_record
 from agents.services.events import system_event_log
-from agents.services.instances import instance_make_primary, instance_seen
+from agents.services.instances import (
+    instance_make_primary,
+    instance_primary_end,
+    instance_primary_resume,
+    instance_seen,
+)
 from agents.services.pools import pool_id_for, region_of_az
-from agents.services.replicas import LIVE_STATUSES, replica_promote, replica_transition
+from agents.services.replicas import LIVE_STATUSES, replica_promote, replica_promotion_settle, replica_transition
 from agents.services.status import STICKY_AGAINST_HEARTBEAT, agent_status_transition
 
 logger = logging.getLogger(__name__)
@@ -136,7 +143,12 @@ def _register(*, client, logical_id: str, payload: RegisterPayload) -> tuple[Age
         # never call promote themselves).
         if replica.status in (ReplicaStatus.LAUNCHING, ReplicaStatus.SYNCING):
             replica_transition(replica=replica, to=ReplicaStatus.READY, reason="its agent registered", now=now)
+        old_instance_id = agent.instance_id
         replica_promote(agent=agent, replica_id=replica.pk, now=now)
+        decision_record(agent=agent, kind=DecisionKind.PROMOTION, action="promote_registered_replica",
+                        reason=f"its agent registered while {old_instance_id} is being reclaimed",
+                        instance_id=old_instance_id, target_pool_id=replica.pool_id or "",
+                        target_mode=Mode.SPOT if replica.pool_id else Mode.ONDEMAND, replica_id=replica.pk)
         agent = agent_lock(agent_id=agent.pk)
         _agent_fields(agent, payload)
         attrs["pool"] = _spot_pool(attrs) if attrs.get("mode") else agent.current_pool
@@ -146,7 +158,7 @@ def _register(*, client, logical_id: str, payload: RegisterPayload) -> tuple[Age
         return agent, False
     if (known is not None and known.state != InstanceState.PRIMARY) or replica is not None:
         # A replaced instance restarted by systemd, or a replica: it must not steal the primary role.
-        instance_seen(agent=agent, instance_id=payload.instance_id, at=now, attrs=attrs)
+        instance_seen(agent=agent, instance_id=payload.instance_id, at=now, attrs=attrs, registered=True)
         agent.save()
         system_event_log(
             agent=agent,
@@ -162,6 +174,8 @@ def _register(*, client, logical_id: str, payload: RegisterPayload) -> tuple[Age
     instance_make_primary(agent=agent, instance_id=payload.instance_id, at=now, attrs=attrs)
     agent.last_heartbeat_at = now
     _expire_delivered_command(agent=agent, new_attrs=attrs, now=now)
+    replica_promotion_settle(agent=agent, instance_id=payload.instance_id, mode=attrs.get("mode", ""),
+                             pool_id=attrs["pool"].pk if attrs.get("pool") else None, now=now)
     if agent.status in (AgentStatus.SWITCHING, AgentStatus.TERMINATING, AgentStatus.OFFLINE):
         agent_status_transition(agent=agent, to=AgentStatus.ONLINE if agent.enabled else AgentStatus.DISABLED, save=False)
     agent.save()
@@ -190,6 +204,10 @@ def _expire_delivered_command(*, agent: Agent, new_attrs: dict, now) -> None:
     # The caller moves the agent's status itself (it saves the agent once).
     command_close(agent=agent, command=command, status=CommandStatus.EXPIRED, success=success, now=now,
                   message=f"{command.message} {note}" if command.message else note, release_agent=False)
+    decision_record(agent=agent, kind=DecisionKind.EXPIRY, action="close_command_on_reregister",
+                    reason=f"{note} ({'success' if success else 'failure'})", instance_id=agent.instance_id,
+                    target_mode=command.target_mode, target_pool_id=command.target_pool_id or "",
+                    command_id=command.pk)
 
 
 @dataclass
@@ -255,7 +273,8 @@ def agent_heartbeat(*, agent: Agent, payload: HeartbeatPayload) -> str:
     agent or changes its status (API.md §5)."""
     now = timezone.now()
     if payload.instance_id and payload.instance_id != agent.instance_id:
-        instance_seen(agent=agent, instance_id=payload.instance_id, at=now)
+        if instance_seen(agent=agent, instance_id=payload.instance_id, at=now) is None:
+            return "unknown_instance"
         return "non_primary"
 
     if payload.status == AgentStatus.OFFLINE and not payload.instance_id:
@@ -287,6 +306,12 @@ def agent_heartbeat(*, agent: Agent, payload: HeartbeatPayload) -> str:
         update["status"] = AgentStatus.ONLINE if agent.enabled else AgentStatus.DISABLED
     # One UPDATE on the hot path; fields not in `update` keep their stored values.
     Agent.objects.filter(pk=agent.pk).update(updated_at=now, **update)
+    if "status" in update:
+        # Rare: the goodbye ends the primary's paid interval; a return from offline reopens it.
+        if update["status"] == AgentStatus.OFFLINE:
+            instance_primary_end(agent=agent, at=now)
+        elif agent.status == AgentStatus.OFFLINE:
+            instance_primary_resume(agent=agent)
     if len(update) > 1:
         agents_state_changed(agent_pks=[agent.pk])
     update["last_heartbeat_at"] = max(agent.last_heartbeat_at or now, now)

@@ -135,7 +135,7 @@ def test_a_heartbeat_that_differs_takes_the_full_path(api, agent):
     agent.refresh_from_db()
     assert agent.az == "us-east-1b"
     other = api.post(f"/api/agents/{agent.pk}/heartbeat", payloads.heartbeat(instance_id="i-0other"), format="json")
-    assert other.json()["recorded_as"] == "non_primary"
+    assert other.json()["recorded_as"] == "unknown_instance"  # never registered: recorded as nothing (issue 9)
     agent.refresh_from_db()
     assert agent.instance_id == "i-0aaa1111"
 
