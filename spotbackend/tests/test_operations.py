@@ -222,3 +222,15 @@ def test_docker_image_is_lean_and_unprivileged():
     production = (ROOT / "requirements.txt").read_text().lower()
     assert "pytest" not in production and "factory" not in production and "whitenoise==" in production
     assert "-r requirements.txt" in (ROOT / "requirements-dev.txt").read_text()
+
+
+def test_operations_settings_are_documented():
+    env_example = (ROOT / ".env.example").read_text()
+    readme = (ROOT / "README.md").read_text()
+    operations = (ROOT / "docs" / "OPERATIONS.md").read_text()
+    for name in ["PORT", "SECRET_KEY", "ALLOWED_HOSTS", "CSRF_TRUSTED_ORIGINS", "SECURE_PROXY_SSL_HEADER",
+                 "SECURE_SSL_REDIRECT", "SECURE_HSTS_SECONDS", "SECURE_HSTS_INCLUDE_SUBDOMAINS", "SECURE_HSTS_PRELOAD",
+                 "SECURE_COOKIES", "WEB_CONCURRENCY", "GUNICORN_GRACEFUL_TIMEOUT", "TEST_DATABASE_URL", "TEST_REDIS_URL",
+                 "SPOTBACKEND_VAR_DIR"]:
+        assert name in env_example and name in readme and name in operations, name
+    assert "../shared" not in readme
