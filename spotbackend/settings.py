@@ -12,7 +12,6 @@ VAR_DIR = Path(environ.Env().str("SPOTBACKEND_VAR_DIR", default=str(BASE_DIR / "
 
 env = environ.Env(
     DEBUG=(bool, False),
-    ALLOWED_HOSTS=(list, ["*"]),
     TERMINATION_REPLICA_AUTO_CREATE=(bool, True),
     TERMINATION_NOTIFICATION_WEBHOOK=(str, ""),
     AUTO_CLEANUP_ENABLED=(bool, True),
@@ -32,9 +31,39 @@ if env_file.exists():
     environ.Env.read_env(str(env_file))
 
 DEBUG = env("DEBUG")
-# Development default only; production must set SECRET_KEY (README).
-SECRET_KEY = env("SECRET_KEY", default="dev-insecure-spotbackend-key-change-me")
-ALLOWED_HOSTS = env("ALLOWED_HOSTS")
+
+# --- Deploy safety (docs/OPERATIONS.md "Production settings") ----------------------------------
+# Fail safe: without DEBUG, the server refuses to start on the development key. `make run` writes a
+# random key to $SPOTBACKEND_VAR_DIR/secret_key (mode 0600); the tests set their own (spotbackend/pytest_env.py).
+DEV_SECRET_KEY = "dev-insecure-spotbackend-key-change-me"
+_var_secret_key = VAR_DIR / "secret_key"
+SECRET_KEY = env("SECRET_KEY", default="") or (
+    _var_secret_key.read_text().strip() if _var_secret_key.is_file() else ""
+)
+if not SECRET_KEY and DEBUG:
+    SECRET_KEY = DEV_SECRET_KEY
+if SECRET_KEY in ("", DEV_SECRET_KEY) and not DEBUG:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(
+        "SECRET_KEY is not set (or is the development key) and DEBUG is false: set the SECRET_KEY "
+        "environment variable to a long random string (see .env.example)."
+    )
+# No wildcard default: production names its hosts; `make run` sets ALLOWED_HOSTS=* for itself.
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+# Behind a TLS-terminating proxy: the header it sets to "https" (e.g. X-Forwarded-Proto); empty = none.
+_proxy_ssl_header = env.str("SECURE_PROXY_SSL_HEADER", default="")
+if _proxy_ssl_header:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_" + _proxy_ssl_header.upper().replace("-", "_"), "https")
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+# Load balancers and the installers probe /health over plain HTTP.
+SECURE_REDIRECT_EXEMPT = [r"^health$"]
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=False)
+# --- end of deploy safety ------------------------------------------------------------------------
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -54,6 +83,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Serves /static/ (the admin's CSS and JS) from the app itself, in `make run`, Docker and production.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -129,6 +160,11 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Pre-compressed (gzip) copies; no manifest, so templates render before collectstatic too (tests).
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
 
 # --- Redis: Celery broker and cache -------------------------------------------------------------
 REDIS_URL = env("REDIS_URL", default="")
