@@ -1,4 +1,4 @@
-"""The three scheduled jobs (ARCHITECTURE.md §6), defined in code and synced into django-celery-beat's
+"""The scheduled jobs (ARCHITECTURE.md §6), defined in code and synced into django-celery-beat's
 tables after every `migrate`. A changed setting takes effect on the next deploy; a job a staff member
 paused in the admin (enabled=False) stays paused."""
 from dataclasses import dataclass
@@ -34,6 +34,12 @@ def scheduled_jobs() -> list[Job]:
             task="agents.periodic.pool_risk_analysis",
             description="Risk score of every spot pool; alert when a pool enters avoid.",
             crontab={"minute": "*/15", "hour": "*"},
+        ),
+        Job(
+            name="Notification outbox",
+            task="notifications.publish_due",
+            description="Re-send notifications never published (broker down at commit time) or whose retry was lost.",
+            crontab={"minute": "*", "hour": "*"},
         ),
     ]
 

@@ -25,6 +25,7 @@ env = environ.Env(
     PRICE_FRESHNESS_SECONDS=(int, 3600),
     COMMAND_DELIVERY_TIMEOUT=(int, 1800),
     CONN_MAX_AGE=(int, 60),
+    NOTIFICATION_RETRY_HOURS=(float, 24),
 )
 env_file = BASE_DIR / ".env"
 if env_file.exists():
@@ -49,6 +50,7 @@ INSTALLED_APPS = [
     "agents",
     "savings",
     "cleanup",
+    "notifications",
 ]
 
 MIDDLEWARE = [
@@ -146,6 +148,12 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Periodic tasks of the agents app live outside agents/tasks.py (which autodiscovery finds).
 CELERY_IMPORTS = ["agents.periodic"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Publishing from a request must not hang on a broker that is down or hung (docs/SECURITY.md):
+# no publish retries, short socket timeouts; an unpublished notification is re-sent by the sweep.
+CELERY_TASK_PUBLISH_RETRY = False
+CELERY_BROKER_CONNECTION_TIMEOUT = 1
+if REDIS_URL:
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 1, "socket_timeout": 2}
 DJANGO_CELERY_BEAT_TZ_AWARE = True
 
 # --- REST framework ---------------------------------------------------------------------------
@@ -178,6 +186,9 @@ LOGGING = {
 # --- Product settings (ARCHITECTURE.md §7) ----------------------------------------------------
 TERMINATION_REPLICA_AUTO_CREATE = env("TERMINATION_REPLICA_AUTO_CREATE")
 TERMINATION_NOTIFICATION_WEBHOOK = env("TERMINATION_NOTIFICATION_WEBHOOK")
+# A notification is retried with backoff (5 s doubling, at most 1 h apart) for this long, then failed.
+NOTIFICATION_RETRY_HOURS = env("NOTIFICATION_RETRY_HOURS")
+NOTIFICATION_WEBHOOK_TIMEOUT = 5
 AUTO_CLEANUP_ENABLED = env("AUTO_CLEANUP_ENABLED")
 CLEANUP_SNAPSHOTS_DAYS = env("CLEANUP_SNAPSHOTS_DAYS")
 CLEANUP_AMIS_DAYS = env("CLEANUP_AMIS_DAYS")
