@@ -26,6 +26,9 @@ env = environ.Env(
     COMMAND_DELIVERY_TIMEOUT=(int, 1800),
     CONN_MAX_AGE=(int, 60),
     NOTIFICATION_RETRY_HOURS=(float, 24),
+    DB_CONNECT_TIMEOUT=(int, 3),
+    DB_READ_TIMEOUT=(int, 10),
+    DB_WRITE_TIMEOUT=(int, 10),
 )
 env_file = BASE_DIR / ".env"
 if env_file.exists():
@@ -54,6 +57,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "spotbackend.middleware.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -90,6 +94,8 @@ DATABASES = {
 DATABASES["default"]["CONN_MAX_AGE"] = env("CONN_MAX_AGE")
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.mysql":
+    # Django's MySQL backend plus a connect circuit breaker (spotbackend/db/base.py).
+    DATABASES["default"]["ENGINE"] = "spotbackend.db"
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {
             "charset": "utf8mb4",
@@ -97,6 +103,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.mysql":
             "isolation_level": "read committed",
         }
     )
+    # Fail fast on a database that is down or hung (503 + Retry-After); 0 = no timeout.
+    for _option, _name in (("connect_timeout", "DB_CONNECT_TIMEOUT"), ("read_timeout", "DB_READ_TIMEOUT"),
+                           ("write_timeout", "DB_WRITE_TIMEOUT")):
+        if env(_name) > 0:
+            DATABASES["default"]["OPTIONS"][_option] = env(_name)
     DATABASES["default"]["TEST"] = {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"}
     if env("TEST_DATABASE_NAME", default=""):
         DATABASES["default"]["TEST"]["NAME"] = env("TEST_DATABASE_NAME")

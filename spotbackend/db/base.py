@@ -1,0 +1,78 @@
+"""Django's MySQL backend plus a per-process, per-alias circuit breaker on connecting.
+
+Why: the connect/read/write timeouts (DB_*_TIMEOUT) bound one wait, but under steady traffic every
+worker thread would still spend its life waiting on a dead or hung database, and `/health` or a 404
+would queue behind them. After a failed connect the breaker is open for a short cool-off: new
+connections fail at once (503 with Retry-After); then exactly one request per process probes, the
+others still fail fast, and the first successful probe closes it again. So at most one request per
+process waits on a database that is down, and the server recovers by itself (docs/SECURITY.md)."""
+import threading
+import time
+
+from django.db.backends.mysql import base
+
+Database = base.Database
+
+
+class CircuitBreaker:
+    def __init__(self, cooldown: float):
+        self.cooldown = cooldown
+        self.lock = threading.Lock()
+        self.open_until: float | None = None  # None: closed
+        self.probing = False
+
+    def before_connect(self) -> bool:
+        """True when this caller may try to connect (closed, or it is the one probe)."""
+        with self.lock:
+            if self.open_until is None:
+                return True
+            if time.monotonic() < self.open_until or self.probing:
+                return False
+            self.probing = True
+            return True
+
+    def failure(self) -> None:
+        with self.lock:
+            self.open_until = time.monotonic() + self.cooldown
+            self.probing = False
+
+    def success(self) -> None:
+        with self.lock:
+            self.open_until = None
+            self.probing = False
+
+    @property
+    def is_open(self) -> bool:
+        return self.open_until is not None
+
+
+_breakers: dict[str, CircuitBreaker] = {}
+_breakers_lock = threading.Lock()
+
+
+def breaker_for(alias: str, cooldown: float) -> CircuitBreaker:
+    with _breakers_lock:
+        return _breakers.setdefault(alias, CircuitBreaker(cooldown))
+
+
+class DatabaseWrapper(base.DatabaseWrapper):
+    @property
+    def breaker(self) -> CircuitBreaker:
+        cooldown = float(self.settings_dict.get("BREAKER_COOLDOWN", 5))
+        return breaker_for(self.alias, cooldown)
+
+    def get_new_connection(self, conn_params):
+        breaker = self.breaker
+        if not breaker.before_connect():
+            # Django wraps this into django.db.OperationalError, which answers 503.
+            raise Database.OperationalError(2003, "Database unavailable (circuit open after a failed connect).")
+        try:
+            connection = super().get_new_connection(conn_params)
+        except (Database.OperationalError, Database.InterfaceError):
+            breaker.failure()
+            raise
+        except BaseException:
+            breaker.success()  # not a connectivity problem; let the next caller try
+            raise
+        breaker.success()
+        return connection
