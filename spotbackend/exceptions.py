@@ -3,6 +3,7 @@ import logging
 import sys
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.db import InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
@@ -46,6 +47,10 @@ def json_exception_handler(exc, context):
     if isinstance(exc, DATABASE_ERRORS):
         logger.warning("Database unavailable in %s: %s", context.get("view"), exc)
         return database_unavailable_response()
+    if isinstance(exc, RequestDataTooBig):
+        from spotbackend.parsers import PayloadTooLarge
+
+        exc = PayloadTooLarge()
     if isinstance(exc, Http404):
         exc = exceptions.NotFound(str(exc) if str(exc) else "Not found.")
     elif isinstance(exc, DjangoPermissionDenied):

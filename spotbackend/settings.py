@@ -29,6 +29,8 @@ env = environ.Env(
     DB_CONNECT_TIMEOUT=(int, 3),
     DB_READ_TIMEOUT=(int, 10),
     DB_WRITE_TIMEOUT=(int, 10),
+    DATA_UPLOAD_MAX_MEMORY_SIZE=(int, 4 * 1024 * 1024),
+    STORED_PAYLOAD_MAX_BYTES=(int, 64 * 1024),
 )
 env_file = BASE_DIR / ".env"
 if env_file.exists():
@@ -58,6 +60,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "spotbackend.middleware.DatabaseUnavailableMiddleware",
+    "spotbackend.middleware.BodySizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -70,6 +73,10 @@ MIDDLEWARE = [
 ROOT_URLCONF = "spotbackend.urls"
 # The agents and the installers never follow a redirect to a slashed URL.
 APPEND_SLASH = False
+# Largest request body accepted (bytes); a larger one is answered 413 JSON without being read.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env("DATA_UPLOAD_MAX_MEMORY_SIZE")
+# Free-form agent data stored as is (switch report, cleanup details) is capped at this many bytes.
+STORED_PAYLOAD_MAX_BYTES = env("STORED_PAYLOAD_MAX_BYTES")
 
 TEMPLATES = [
     {
@@ -172,7 +179,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["spotbackend.authentication.ClientTokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["spotbackend.authentication.IsClient"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["spotbackend.parsers.SafeJSONParser"],
     "EXCEPTION_HANDLER": "spotbackend.exceptions.json_exception_handler",
     "COERCE_DECIMAL_TO_STRING": False,
     "UNAUTHENTICATED_USER": None,

@@ -2,6 +2,7 @@
 from rest_framework import serializers
 
 from spotbackend.fields import PriceField, StrictBooleanField, StrictCharField
+from spotbackend.payloads import text_capped
 
 
 def _opt_str(**kwargs):
@@ -35,6 +36,9 @@ class HeartbeatInput(serializers.Serializer):
 class ExecutedInput(serializers.Serializer):
     success = StrictBooleanField(required=False, default=True)
     message = StrictCharField(required=False, allow_blank=True, allow_null=True, default="")
+
+    def validate_message(self, value):
+        return text_capped(value)  # stored on the command; capped, not refused (the callback must land)
 
 
 class MarkExecutedInput(ExecutedInput):

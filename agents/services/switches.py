@@ -12,6 +12,7 @@ from agents.services.events import system_event_log
 from agents.services.instances import instance_make_primary
 from agents.services.pools import pool_get_or_create, pool_id_for, pool_parse_id, region_of_az
 from agents.services.pricing import V4_FALLBACK_ONDEMAND, ondemand_price_get, pool_price_at
+from spotbackend.payloads import json_capped
 
 
 @dataclass
@@ -110,7 +111,7 @@ def switch_report_record(*, agent: Agent, report: SwitchReport) -> Switch:
         trigger_type=(report.trigger or "manual")[:32],
         initiated_at=at,
         completed_at=report.completed_at or now,
-        report=report.raw,
+        report=json_capped(report.raw),
     )
 
     # Move the primary only to an instance this agent has never had: a late report from an old

@@ -2,70 +2,28 @@
 non-database answer), the server keeps answering, and it recovers by itself. A live gunicorn (from
 gunicorn.conf.py) talks to the test database through a FakeTCP on a private loopback port."""
 import concurrent.futures
-import os
-import subprocess
-import sys
 import time
 
 import pytest
 import requests
-from django.conf import settings
 from django.db import connection
 
 from spotbackend.db.base import CircuitBreaker
 from spotbackend.tests.faketcp import FakeTCP
-
-DEADLINE_SECONDS = 60
-
-
-def _free_port() -> int:
-    return FakeTCP().port
-
+from spotbackend.tests.live import DEADLINE_SECONDS, database_url, gunicorn
 
 @pytest.fixture
 def server(tmp_path):
     s = connection.settings_dict
-    if s["ENGINE"] == "django.db.backends.sqlite3":
-        pytest.skip("needs MySQL/MariaDB")
     fake = FakeTCP(target=(s["HOST"] or "127.0.0.1", int(s["PORT"] or 3306)))
     fake.set("up")
-    port = _free_port()
-    user = s["USER"] + (f":{s['PASSWORD']}" if s["PASSWORD"] else "")
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"mysql://{user}@127.0.0.1:{fake.port}/{s['NAME']}",
-        "DB_CONNECT_TIMEOUT": "2", "DB_READ_TIMEOUT": "2", "DB_WRITE_TIMEOUT": "2",
-        "CONN_MAX_AGE": "60", "SPOTBACKEND_VAR_DIR": str(tmp_path), "PORT": str(port),
-        "WEB_CONCURRENCY": "1", "GUNICORN_THREADS": "4", "REDIS_URL": "",
-    }
-    env.pop("TEST_DATABASE_NAME", None)
-    log = open(tmp_path / "gunicorn.log", "w+")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "spotbackend.wsgi:application"],
-        cwd=settings.BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + DEADLINE_SECONDS
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(f"{base}/health", timeout=5).status_code == 200:
-                break
-        except requests.ConnectionError:
-            time.sleep(0.2)  # polling interval; the deadline bounds the wait
-    else:
-        log.seek(0)
-        pytest.fail("gunicorn did not start:\n" + log.read()[-3000:])
+    env = {"DATABASE_URL": database_url(port=fake.port), "DB_CONNECT_TIMEOUT": "2", "DB_READ_TIMEOUT": "2",
+           "DB_WRITE_TIMEOUT": "2", "CONN_MAX_AGE": "60"}
     try:
-        yield base, fake
+        with gunicorn(tmp_path, **env) as (base, _):
+            yield base, fake
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
         fake.stop()
-        log.close()
 
 
 ROUTES = [
