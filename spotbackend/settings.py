@@ -31,6 +31,7 @@ env = environ.Env(
     DB_WRITE_TIMEOUT=(int, 10),
     DATA_UPLOAD_MAX_MEMORY_SIZE=(int, 4 * 1024 * 1024),
     STORED_PAYLOAD_MAX_BYTES=(int, 64 * 1024),
+    NUM_PROXIES=(int, 0),
 )
 env_file = BASE_DIR / ".env"
 if env_file.exists():
@@ -176,7 +177,7 @@ DJANGO_CELERY_BEAT_TZ_AWARE = True
 
 # --- REST framework ---------------------------------------------------------------------------
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["spotbackend.authentication.ClientTokenAuthentication"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["spotbackend.throttling.ThrottledClientTokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["spotbackend.authentication.IsClient"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["spotbackend.parsers.SafeJSONParser"],
@@ -184,7 +185,12 @@ REST_FRAMEWORK = {
     "COERCE_DECIMAL_TO_STRING": False,
     "UNAUTHENTICATED_USER": None,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_THROTTLE_RATES": {"token_validate": env("TOKEN_VALIDATE_RATE", default="30/min")},
+    "DEFAULT_THROTTLE_RATES": {
+        "token_failure": env("TOKEN_FAILURE_RATE", default="30/min"),
+        "admin_login": env("ADMIN_LOGIN_RATE", default="10/h"),
+    },
+    # Client address = REMOTE_ADDR, or the entry NUM_PROXIES trusted proxies added to X-Forwarded-For.
+    "NUM_PROXIES": env("NUM_PROXIES"),
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "spotbackend API",
