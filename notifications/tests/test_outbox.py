@@ -194,9 +194,11 @@ def _closed_port() -> int:
 
 
 @pytest.fixture
-def broker_at(settings):
+def broker_at(settings, monkeypatch):
     """Point the real Celery app at a Redis URL of the test's choosing, and restore it afterwards."""
     from spotbackend.celery import app
+
+    monkeypatch.setattr(services, "_publish_paused_until", 0.0)
 
     saved = (app.conf.broker_url, app.conf.broker_transport_options)
 
@@ -214,7 +216,7 @@ def broker_at(settings):
 
 @pytest.mark.django_db(transaction=True)
 def test_broker_down_at_commit_notice_still_answers_and_the_row_waits_for_the_sweep(
-    api, agent, settings, broker_at, caplog
+    api, agent, settings, broker_at, caplog, monkeypatch
 ):
     """The request commits for real (transactional test), so the after-commit publish runs inside it."""
     broker_at(f"redis://127.0.0.1:{_closed_port()}/9")
@@ -229,6 +231,14 @@ def test_broker_down_at_commit_notice_still_answers_and_the_row_waits_for_the_sw
     # The repeat still says "already handled"; the decision is in the first answer, which arrived.
     assert post_notice(api, agent).status_code == 200
     assert Notification.objects.count() == 1
+
+    # For a while this process leaves the broker alone: the next notice does not wait on it again.
+    tries = []
+    original = notification_deliver_task.apply_async
+    monkeypatch.setattr(notification_deliver_task, "apply_async", lambda *a, **kw: tries.append(1) or original(*a, **kw))
+    other = AgentFactory(client=agent.client, current_pool=agent.current_pool)
+    assert post_notice(api, other).status_code == 200
+    assert Notification.objects.filter(published_at__isnull=True).count() == 2 and tries == []
 
 
 @pytest.mark.django_db(transaction=True)
