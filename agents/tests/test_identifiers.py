@@ -4,7 +4,7 @@ import pytest
 
 from agents.models import Agent, Instance, SpotPool
 from agents.tests import payloads as P
-from agents.tests.factories import AgentFactory
+from agents.tests.factories import AgentFactory, CommandFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -51,3 +51,16 @@ def test_serializers_keep_identifiers_as_sent(api, client_obj):
     agent_id = register(api, client_obj, logical_agent_id="  spaced  ", instance_id=" i-0ccc3333 ")
     agent = Agent.objects.get(pk=agent_id)
     assert (agent.logical_agent_id, agent.instance_id) == ("  spaced  ", " i-0ccc3333 ")
+
+
+def test_command_ids_are_exact(api, client_obj):
+    agent = AgentFactory(client=client_obj)
+    command = CommandFactory(agent=agent, status="delivered")
+    exact = str(command.pk)
+    for spelling in (exact.upper(), exact + " ", " " + exact, "{" + exact + "}", exact.replace("-", "")):
+        r = api.post(f"/api/agents/{agent.pk}/mark-command-executed", {"command_id": spelling}, format="json")
+        assert r.status_code == 404, spelling
+        r = api.post(f"/api/agents/{agent.pk}/commands/{spelling.strip()}/executed", {}, format="json")
+        assert r.status_code == 404 or spelling.strip() == exact, spelling
+    r = api.post(f"/api/agents/{agent.pk}/mark-command-executed", {"command_id": exact}, format="json")
+    assert r.status_code == 200, r.content
