@@ -2,16 +2,19 @@
 
 Why: the connect/read/write timeouts (DB_*_TIMEOUT) bound one wait, but under steady traffic every
 worker thread would still spend its life waiting on a dead or hung database, and `/health` or a 404
-would queue behind them. After a failed connect the breaker is open for a short cool-off: new
-connections fail at once (503 with Retry-After); then exactly one request per process probes, the
-others still fail fast, and the first successful probe closes it again. So at most one request per
-process waits on a database that is down, and the server recovers by itself (docs/SECURITY.md)."""
+would queue behind them. After a failed connect, or a kept connection whose ping got no answer, the
+breaker is open for a short cool-off (2 s): new connections fail at once (503 with Retry-After) and
+kept ones are dropped unpinged; then exactly one request per process probes, the others still fail
+fast, and the first successful probe closes it again. So once the breaker is open at most one request
+per process waits on the database, and the server recovers by itself. Requests already waiting when
+the database hangs wait at most DB_READ_TIMEOUT (bench/db_faults.py; docs/SECURITY.md)."""
 import threading
 import time
 
 from django.db.backends.mysql import base
 
 Database = base.Database
+LOST_CONNECTION = 2013  # CR_SERVER_LOST
 
 
 class CircuitBreaker:
@@ -58,8 +61,23 @@ def breaker_for(alias: str, cooldown: float) -> CircuitBreaker:
 class DatabaseWrapper(base.DatabaseWrapper):
     @property
     def breaker(self) -> CircuitBreaker:
-        cooldown = float(self.settings_dict.get("BREAKER_COOLDOWN", 5))
+        cooldown = float(self.settings_dict.get("BREAKER_COOLDOWN", 2))
         return breaker_for(self.alias, cooldown)
+
+    def is_usable(self):
+        # While the breaker is open, do not spend DB_READ_TIMEOUT pinging a kept connection that is
+        # most likely dead too: drop it, and the reconnect fails fast (or is the one probe).
+        if self.breaker.is_open:
+            return False
+        try:
+            self.connection.ping()
+        except Database.Error as exc:
+            # 2013: no answer within DB_READ_TIMEOUT (hung), unlike 2006 for a connection the server
+            # closed when idle, which is normal and just reconnects.
+            if exc.args and exc.args[0] == LOST_CONNECTION:
+                self.breaker.failure()
+            return False
+        return True
 
     def get_new_connection(self, conn_params):
         breaker = self.breaker
