@@ -204,7 +204,7 @@ def broker_at(settings, monkeypatch):
 
     def point(url):
         app.conf.broker_url = url
-        app.conf.broker_transport_options = {"socket_connect_timeout": 1, "socket_timeout": 2}
+        app.conf.broker_transport_options = {"socket_connect_timeout": 1, "socket_timeout": 1}
         app._pool = None
         app.amqp._producer_pool = None
 

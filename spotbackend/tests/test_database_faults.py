@@ -17,8 +17,8 @@ def server(tmp_path):
     s = connection.settings_dict
     fake = FakeTCP(target=(s["HOST"] or "127.0.0.1", int(s["PORT"] or 3306)))
     fake.set("up")
-    env = {"DATABASE_URL": database_url(port=fake.port), "DB_CONNECT_TIMEOUT": "2", "DB_READ_TIMEOUT": "2",
-           "DB_WRITE_TIMEOUT": "2", "CONN_MAX_AGE": "60"}
+    env = {"DATABASE_URL": database_url(port=fake.port), "DB_CONNECT_TIMEOUT": "1", "DB_READ_TIMEOUT": "1",
+           "DB_WRITE_TIMEOUT": "1", "CONN_MAX_AGE": "60"}
     try:
         with gunicorn(tmp_path, **env) as (base, _):
             yield base, fake
