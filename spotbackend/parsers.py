@@ -8,6 +8,7 @@ import json
 
 from django.conf import settings
 from rest_framework import exceptions, parsers
+from rest_framework.utils.json import strict_constant
 
 MAX_JSON_DEPTH = 32
 
@@ -49,7 +50,8 @@ class SafeJSONParser(parsers.JSONParser):
             raise PayloadTooLarge(f"Request body larger than {limit} bytes.")
         encoding = (parser_context or {}).get("encoding", settings.DEFAULT_CHARSET)
         try:
-            data = json.loads(raw.decode(encoding))
+            # NaN and Infinity are not JSON (and MariaDB's JSON columns refuse them).
+            data = json.loads(raw.decode(encoding), parse_constant=strict_constant if self.strict else None)
         except RecursionError:
             raise exceptions.ParseError(f"JSON parse error - nested deeper than {MAX_JSON_DEPTH} levels.")
         except UnicodeDecodeError as exc:

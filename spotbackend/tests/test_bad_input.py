@@ -128,3 +128,11 @@ def test_not_json_is_400_json(api, client_obj):
 def test_parse_error_type():
     with pytest.raises(ParseError):
         SafeJSONParser().parse(io.BytesIO(b'"\\udc00"'), parser_context={})
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_non_json_numbers_are_400(api, client_obj, constant):
+    agent = AgentFactory(client=client_obj, instance_id="i-0aaa1111")
+    report = json.dumps(P.switch_report_v4()).replace("{", '{"x": ' + constant + ", ", 1)
+    assert_json_error(post_raw(api, f"/api/agents/{agent.pk}/switch-report", report), 400, "not JSON compliant")
+    assert not Switch.objects.exists()
