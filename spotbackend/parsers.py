@@ -5,6 +5,7 @@ raise RecursionError, and MariaDB's JSON columns refuse depth > 32) and strings 
 UTF-16 surrogate such as "\\ud800" (valid JSON escapes, but not Unicode: they can be neither encoded
 in an error message nor stored in MariaDB)."""
 import json
+import re
 
 from django.conf import settings
 from rest_framework import exceptions, parsers
@@ -19,26 +20,43 @@ class PayloadTooLarge(exceptions.APIException):
     default_code = "payload_too_large"
 
 
+# A lone surrogate can only arrive as a \\uD800-\\uDFFF escape (raw UTF-8 cannot encode one).
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89abcdefABCDEF]")
+
+
 def _has_surrogate(text: str) -> bool:
-    return any("\ud800" <= ch <= "\udfff" for ch in text)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
-def json_problem(data) -> str | None:
+def _path(parts) -> str:
+    out = ""
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "$"
+
+
+def json_problem(data, *, check_strings: bool = True) -> str | None:
     """The first problem of a parsed document (too deep, lone surrogate), naming where; None if fine."""
-    stack = [(data, "", 1)]
+    if isinstance(data, str):
+        return f"Invalid Unicode (lone surrogate) in field '$'." if check_strings and _has_surrogate(data) else None
+    if not isinstance(data, (dict, list)):
+        return None
+    stack = [(data, ())]
     while stack:
-        value, path, depth = stack.pop()
-        if isinstance(value, (dict, list)):
-            if depth > MAX_JSON_DEPTH:
-                return f"JSON nested deeper than {MAX_JSON_DEPTH} levels at '{path or '$'}'."
-            items = value.items() if isinstance(value, dict) else enumerate(value)
-            for key, child in items:
-                if isinstance(key, str) and _has_surrogate(key):
-                    return f"Invalid Unicode (lone surrogate) in a key under '{path or '$'}'."
-                child_path = f"{path}[{key}]" if isinstance(key, int) else (f"{path}.{key}" if path else key)
-                stack.append((child, child_path, depth + 1))
-        elif isinstance(value, str) and _has_surrogate(value):
-            return f"Invalid Unicode (lone surrogate) in field '{path or '$'}'."
+        value, parts = stack.pop()
+        if len(parts) >= MAX_JSON_DEPTH:
+            return f"JSON nested deeper than {MAX_JSON_DEPTH} levels at '{_path(parts)}'."
+        for key, child in (value.items() if isinstance(value, dict) else enumerate(value)):
+            if isinstance(child, (dict, list)):
+                stack.append((child, (*parts, key)))
+            elif check_strings and isinstance(child, str) and _has_surrogate(child):
+                return f"Invalid Unicode (lone surrogate) in field '{_path((*parts, key))}'."
+            if check_strings and isinstance(key, str) and _has_surrogate(key):
+                return f"Invalid Unicode (lone surrogate) in a key under '{_path(parts)}'."
     return None
 
 
@@ -58,7 +76,7 @@ class SafeJSONParser(parsers.JSONParser):
             raise exceptions.ParseError(f"Request body is not valid {encoding}: byte {exc.start}.")
         except ValueError as exc:
             raise exceptions.ParseError(f"JSON parse error - {exc}")
-        problem = json_problem(data)
+        problem = json_problem(data, check_strings=bool(_SURROGATE_ESCAPE.search(raw)))
         if problem:
             raise exceptions.ParseError(problem)
         return data
