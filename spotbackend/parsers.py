@@ -21,7 +21,7 @@ class PayloadTooLarge(exceptions.APIException):
 
 
 # A lone surrogate can only arrive as a \\uD800-\\uDFFF escape (raw UTF-8 cannot encode one).
-_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89abcdefABCDEF]")
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abcdefABCDEF]")
 
 
 def _has_surrogate(text: str) -> bool:
@@ -68,15 +68,16 @@ class SafeJSONParser(parsers.JSONParser):
             raise PayloadTooLarge(f"Request body larger than {limit} bytes.")
         encoding = (parser_context or {}).get("encoding", settings.DEFAULT_CHARSET)
         try:
+            text = raw.decode(encoding)
             # NaN and Infinity are not JSON (and MariaDB's JSON columns refuse them).
-            data = json.loads(raw.decode(encoding), parse_constant=strict_constant if self.strict else None)
+            data = json.loads(text, parse_constant=strict_constant if self.strict else None)
         except RecursionError:
             raise exceptions.ParseError(f"JSON parse error - nested deeper than {MAX_JSON_DEPTH} levels.")
         except UnicodeDecodeError as exc:
             raise exceptions.ParseError(f"Request body is not valid {encoding}: byte {exc.start}.")
         except ValueError as exc:
             raise exceptions.ParseError(f"JSON parse error - {exc}")
-        problem = json_problem(data, check_strings=bool(_SURROGATE_ESCAPE.search(raw)))
+        problem = json_problem(data, check_strings=bool(_SURROGATE_ESCAPE.search(text)))
         if problem:
             raise exceptions.ParseError(problem)
         return data

@@ -136,3 +136,10 @@ def test_non_json_numbers_are_400(api, client_obj, constant):
     report = json.dumps(P.switch_report_v4()).replace("{", '{"x": ' + constant + ", ", 1)
     assert_json_error(post_raw(api, f"/api/agents/{agent.pk}/switch-report", report), 400, "not JSON compliant")
     assert not Switch.objects.exists()
+
+
+def test_lone_surrogate_in_another_declared_charset_is_400(api, client_obj):
+    agent = AgentFactory(client=client_obj)
+    body = '{"status": "\\ud800"}'.encode("utf-16")
+    r = api.generic("POST", f"/api/agents/{agent.pk}/heartbeat", body, content_type="application/json; charset=utf-16")
+    assert_json_error(r, 400, "surrogate", "'status'")
