@@ -42,7 +42,7 @@ def notification_enqueue(*, kind: str, text: str, client=None, metadata: dict | 
         kind=kind, text=text, client=client, metadata=metadata or {}, next_attempt_at=now,
         retry_until=now + timedelta(hours=settings.NOTIFICATION_RETRY_HOURS), created_at=now,
     )
-    transaction.on_commit(lambda: notification_publish(notification_id=notification.pk))
+    transaction.on_commit(lambda: notification_publish(notification_id=notification.pk), robust=True)
     return notification
 
 
@@ -160,5 +160,5 @@ def notifications_retry_now(*, notification_ids, now: datetime | None = None) ->
             status=NotificationStatus.PENDING, next_attempt_at=now, retry_until=now, failed_at=None
         )
         for pk in ids:
-            transaction.on_commit(lambda pk=pk: notification_publish(notification_id=pk))
+            transaction.on_commit(lambda pk=pk: notification_publish(notification_id=pk), robust=True)
     return len(ids)
