@@ -255,3 +255,65 @@ def test_hung_broker_does_not_fail_the_notice(api, agent, settings, broker_at):
         assert Notification.objects.get().published_at is None
     finally:
         hung.close()
+
+
+LIVE_REDIS_URL = "redis://127.0.0.1:6379/9"
+
+
+@pytest.mark.live
+@pytest.mark.django_db(transaction=True)
+def test_real_worker_delivers_a_termination_notice(api, agent, settings, broker_at, tmp_path):
+    """Request -> outbox row -> publish after commit -> a real Celery worker -> the webhook."""
+    import os
+    import subprocess
+    import sys
+    import time
+    import uuid
+
+    from spotbackend.celery import app
+    from spotbackend.tests.test_celery_live import _database_url
+
+    queue = f"sb-outbox-{uuid.uuid4().hex[:12]}"  # our own queue on the shared Redis
+    broker_at(LIVE_REDIS_URL)
+    saved_queue = app.conf.task_default_queue
+    app.conf.task_default_queue = queue
+    with Listener() as hook:
+        settings.TERMINATION_NOTIFICATION_WEBHOOK = hook.url
+        env = {**os.environ, "DATABASE_URL": _database_url(), "REDIS_URL": LIVE_REDIS_URL, "CONN_MAX_AGE": "0",
+               "TERMINATION_NOTIFICATION_WEBHOOK": hook.url, "SPOTBACKEND_VAR_DIR": str(tmp_path)}
+        env.pop("TEST_DATABASE_NAME", None)
+        log = open(tmp_path / "worker.log", "w+")
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "spotbackend", "worker", "--pool", "solo", "-Q", queue,
+             "--without-gossip", "--without-mingle", "--without-heartbeat", "--loglevel", "INFO"],
+            cwd=settings.BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )
+        try:
+            r = post_notice(api, agent)
+            assert r.status_code == 200 and r.json()["create_emergency_replica"] is True
+            n = Notification.objects.get()
+            assert n.published_at is not None
+            deadline = time.monotonic() + 90
+            while time.monotonic() < deadline and worker.poll() is None:
+                n.refresh_from_db()
+                if n.status != "pending":
+                    break
+                time.sleep(0.2)  # polling interval; the deadline bounds the wait
+            log.seek(0)
+            assert n.status == "sent", f"worker exit={worker.poll()}\n{log.read()[-3000:]}"
+            assert len(hook.bodies) == 1 and agent.instance_id in hook.bodies[0]["text"]
+            assert n.attempt_log.get().success is True
+        finally:
+            worker.terminate()
+            try:
+                worker.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+                worker.wait(timeout=10)
+            log.close()
+            app.conf.task_default_queue = saved_queue
+            with app.connection_for_write() as conn:  # leave nothing behind on the shared Redis
+                conn.default_channel.queue_delete(queue)
+            import redis
+
+            redis.Redis.from_url(LIVE_REDIS_URL).delete(f"_kombu.binding.{queue}", f"_kombu.binding_permanent.{queue}")
