@@ -3,6 +3,7 @@ import secrets
 from django.db import transaction
 
 from clients.models import Client, token_hash
+from clients.tokens import token_cache, token_cache_invalidate
 
 
 def _new_token() -> str:
@@ -30,4 +31,20 @@ def client_token_rotate(*, client: Client) -> str:
 
 
 def client_get_by_token(*, token: str) -> Client | None:
-    return Client.objects.filter(token_hash=token_hash(token)).first()
+    """The client this token belongs to (inactive ones included: the caller answers 403), or None.
+    Cached per process (clients/tokens.py): no query on the agent's hot path."""
+    digest = token_hash(token)
+    client = token_cache.get(digest)
+    if client is None:
+        client = Client.objects.filter(token_hash=digest).first()
+        if client is not None:
+            token_cache.put(digest, client)
+    return client
+
+
+def client_changed(*, client: Client) -> None:
+    """Any change to a client (token, active flag, deletion) reaches every process's token cache
+    (now, and again once it commits)."""
+    token_cache_invalidate()
+    if not transaction.get_autocommit():
+        transaction.on_commit(token_cache_invalidate)

@@ -1,7 +1,7 @@
 """Input serializers for the agent's calls. They parse and type-check; decisions live in services."""
 from rest_framework import serializers
 
-from spotbackend.fields import PriceField, StrictBooleanField, StrictCharField
+from spotbackend.fields import FlatSerializer, PriceField, StrictBooleanField, StrictCharField
 from spotbackend.payloads import text_capped
 
 
@@ -19,7 +19,7 @@ def _opt_id(**kwargs):
     return _id(required=False, allow_null=True, allow_blank=True, **kwargs)
 
 
-class RegisterInput(serializers.Serializer):
+class RegisterInput(FlatSerializer):
     client_token = _opt_str()
     hostname = _opt_str(max_length=255)
     instance_id = _id(max_length=64)
@@ -34,7 +34,7 @@ class RegisterInput(serializers.Serializer):
     public_ip = _opt_str(max_length=64)
 
 
-class HeartbeatInput(serializers.Serializer):
+class HeartbeatInput(FlatSerializer):
     status = serializers.ChoiceField(choices=["online", "disabled", "offline"], required=False, allow_null=True)
     monitored_instances = serializers.ListField(required=False, allow_null=True)
     instance_id = _opt_id(max_length=64)
@@ -43,7 +43,7 @@ class HeartbeatInput(serializers.Serializer):
     az = _opt_str(max_length=32)
 
 
-class ExecutedInput(serializers.Serializer):
+class ExecutedInput(FlatSerializer):
     success = StrictBooleanField(required=False, default=True)
     message = StrictCharField(required=False, allow_blank=True, allow_null=True, default="")
 

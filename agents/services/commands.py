@@ -5,8 +5,10 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from agents.cache import agent_has_no_command_cached, agent_no_command_fill
 from agents.locks import agent_lock
 from agents.models import MANUAL_PRIORITY, Agent, AgentStatus, Command, CommandStatus, Mode, SpotPool
+from agents.selectors import agent_get_for_client, agent_owned_pk
 from agents.services.events import system_event_log
 from agents.services.pools import pool_select
 from agents.services.status import agent_status_transition
@@ -107,6 +109,20 @@ def command_issue(
         metadata={"command_id": str(command.pk), "priority": priority},
     )
     return command
+
+
+def commands_poll(*, client, agent_id, instance_id: str = "") -> list[Command]:
+    """The agent's poll (API.md §1.4): no query while Redis knows the agent has no pending command;
+    otherwise read, claim, and remember "none" for the next polls (agents/cache.py)."""
+    agent_pk = agent_owned_pk(client=client, agent_id=agent_id)
+    none_known, seen = agent_has_no_command_cached(agent_pk=agent_pk)
+    if none_known:
+        return []
+    agent = agent_get_for_client(client=client, agent_id=agent_pk)
+    commands = commands_claim_pending(agent=agent, instance_id=instance_id)
+    # Nothing is pending now either way: one open command per agent, and a claimed one is delivered.
+    agent_no_command_fill(agent_pk=agent_pk, seen=seen)
+    return commands
 
 
 def commands_claim_pending(*, agent: Agent, instance_id: str = "") -> list[Command]:

@@ -5,7 +5,9 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from agents.cache import agents_state_changed
 from agents.models import Agent, AgentStatus, Severity, SystemEvent
+from agents.services.heartbeats import heartbeats_flush
 from agents.services.status import stale_agents_q
 
 BATCH = 500
@@ -16,6 +18,7 @@ def agents_mark_stale_offline(*, now: datetime | None = None, batch: int = BATCH
     A few bulk statements per batch (lock, update, insert), never a save per agent; running it again
     finds nothing to do. Agent rows are locked first, as everywhere, and locked rows are skipped
     (a heartbeat in flight wins; the next sweep sees the agent again if it really is silent)."""
+    heartbeats_flush()  # heartbeats still in Redis are signs of life too
     now = now or timezone.now()
     timeout = settings.AGENT_HEARTBEAT_TIMEOUT
     total = 0
@@ -30,6 +33,7 @@ def agents_mark_stale_offline(*, now: datetime | None = None, batch: int = BATCH
             if not rows:
                 break
             Agent.objects.filter(pk__in=[r[0] for r in rows]).update(status=AgentStatus.OFFLINE, updated_at=now)
+            agents_state_changed(agent_pks=[r[0] for r in rows])
             SystemEvent.objects.bulk_create(
                 [
                     SystemEvent(
