@@ -2,12 +2,13 @@
 
 Why: the connect/read/write timeouts (DB_*_TIMEOUT) bound one wait, but under steady traffic every
 worker thread would still spend its life waiting on a dead or hung database, and `/health` or a 404
-would queue behind them. After a failed connect, or a kept connection whose ping got no answer, the
-breaker is open for a short cool-off (2 s): new connections fail at once (503 with Retry-After) and
-kept ones are dropped unpinged; then exactly one request per process probes, the others still fail
-fast, and the first successful probe closes it again. So once the breaker is open at most one request
-per process waits on the database, and the server recovers by itself. Requests already waiting when
-the database hangs wait at most DB_READ_TIMEOUT (bench/db_faults.py; docs/SECURITY.md)."""
+would queue behind them. After a failed connect, or a statement or ping on a kept connection that got
+no answer, the breaker is open for a short cool-off (2 s): new connections fail at once (503 with
+Retry-After) and kept ones are dropped before use; then exactly one request per process probes, the
+others still fail fast, and the first successful probe closes it again. So once the breaker is open
+at most one request per process waits on the database, and the server recovers by itself. Requests
+already waiting when the database hangs wait at most DB_READ_TIMEOUT (bench/db_faults.py;
+docs/SECURITY.md)."""
 import threading
 import time
 
@@ -58,11 +59,47 @@ def breaker_for(alias: str, cooldown: float) -> CircuitBreaker:
         return _breakers.setdefault(alias, CircuitBreaker(cooldown))
 
 
+class BreakerCursorWrapper(base.CursorWrapper):
+    """A statement that got no answer within DB_READ_TIMEOUT (2013) opens the breaker, so the other
+    threads stop sending work to a hung database and this connection is not pinged again."""
+
+    def __init__(self, cursor, breaker: CircuitBreaker):
+        super().__init__(cursor)
+        self.breaker = breaker
+
+    def execute(self, query, args=None):
+        try:
+            return super().execute(query, args)
+        except Database.OperationalError as exc:
+            if exc.args and exc.args[0] == LOST_CONNECTION:
+                self.breaker.failure()
+            raise
+
+    def executemany(self, query, args):
+        try:
+            return super().executemany(query, args)
+        except Database.OperationalError as exc:
+            if exc.args and exc.args[0] == LOST_CONNECTION:
+                self.breaker.failure()
+            raise
+
+
 class DatabaseWrapper(base.DatabaseWrapper):
     @property
     def breaker(self) -> CircuitBreaker:
         cooldown = float(self.settings_dict.get("BREAKER_COOLDOWN", 2))
         return breaker_for(self.alias, cooldown)
+
+    def close_if_unusable_or_obsolete(self):
+        # Called at the start and end of every request. A kept connection to a database that just
+        # failed is most likely dead too: drop it, so this request reconnects (fails fast, or probes).
+        if self.connection is not None and self.breaker.is_open and not self.in_atomic_block:
+            self.close()
+            return
+        super().close_if_unusable_or_obsolete()
+
+    def create_cursor(self, name=None):
+        return BreakerCursorWrapper(self.connection.cursor(), self.breaker)
 
     def is_usable(self):
         # While the breaker is open, do not spend DB_READ_TIMEOUT pinging a kept connection that is
