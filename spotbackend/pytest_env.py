@@ -18,3 +18,5 @@ def _stop_like_ctrl_c(signum, frame):
 signal.signal(signal.SIGTERM, _stop_like_ctrl_c)
 
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key-" + "0123456789abcdefghijklmnopqrstuvwxyz")
+# Servers the live tests start (gunicorn, Celery) inherit this: production has no default hosts.
+os.environ.setdefault("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")

@@ -6,6 +6,8 @@ from django.utils import timezone
 from rest_framework.decorators import api_view, authentication_classes, permission_classes
 from rest_framework.response import Response
 
+from spotbackend.exceptions import RETRY_AFTER_SECONDS
+
 logger = logging.getLogger(__name__)
 
 _redis_client = None
@@ -51,8 +53,9 @@ def health(request):
     healthy = all(checks.values())
     status = 200 if healthy else 503
     if request.method == "HEAD":
-        return Response(status=status)  # no body: HEAD answers must not carry one
+        return Response(status=status, headers={} if healthy else {"Retry-After": str(RETRY_AFTER_SECONDS)})  # no body: HEAD answers must not carry one
     body = {name: "ok" if ok else "unavailable" for name, ok in checks.items()}
     if not healthy:
-        return Response({"status": "unhealthy", **body}, status=status)
+        return Response({"status": "unhealthy", **body}, status=status,
+                        headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
     return Response({"status": "healthy", **body, "time": timezone.now()})

@@ -47,7 +47,7 @@ def test_real_worker_runs_the_stale_agent_sweep(tmp_path, redis_url):
          "--without-gossip", "--without-mingle", "--without-heartbeat", "--loglevel", "INFO"],
         cwd=settings.BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT,
     )
-    sender = Celery("live-test", broker=redis_url)
+    sender = Celery("live-test", broker=redis_url, set_as_current=False)  # leave the project app current
     try:
         sender.send_task("agents.periodic.stale_agents_sweep", queue=queue)
         deadline = time.monotonic() + DEADLINE_SECONDS
