@@ -4,7 +4,7 @@ import uuid
 from django.conf import settings
 from rest_framework.exceptions import NotFound
 
-from agents.cache import agent_config_cached, agent_config_fill, agent_owner_get
+from agents.cache import CONFIG_FIELDS, agent_config_cached, agent_config_fill, agent_owner_get
 from agents.models import Agent
 from agents.services.status import agent_effective_status
 
@@ -34,7 +34,6 @@ def agent_get_for_client(*, client, agent_id, for_update: bool = False) -> Agent
     return get_owned_or_404(Agent.objects.filter(client=client), agent_id, label="Agent", for_update=for_update)
 
 
-CONFIG_FIELDS = ("enabled", "auto_switch_enabled", "auto_terminate_enabled", "manual_replica_enabled", "replica_count")
 
 
 def agent_owned_pk(*, client, agent_id):

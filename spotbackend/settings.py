@@ -200,6 +200,11 @@ HOTCACHE_REDIS_URL = env("HOTCACHE_REDIS_URL", default=REDIS_URL)
 # token stops working everywhere within this many seconds.
 AUTH_EPOCH_CHECK_SECONDS = env.float("AUTH_EPOCH_CHECK_SECONDS", default=2.0)
 AUTH_CACHE_TTL = env.int("AUTH_CACHE_TTL", default=300)
+# The per-process layer in front of Redis (agent config, "no pending command", heartbeat
+# signatures): a change is seen by every process within this many seconds.
+HOT_LOCAL_CHECK_SECONDS = env.float("HOT_LOCAL_CHECK_SECONDS", default=1.0)
+# A web process hands its buffered heartbeats to Redis in one round trip at most this often.
+HEARTBEAT_BUFFER_SECONDS = env.float("HEARTBEAT_BUFFER_SECONDS", default=1.0)
 # Upper bounds on staleness should an invalidation be lost while Redis was unreachable.
 AGENT_CONFIG_CACHE_TTL = env.int("AGENT_CONFIG_CACHE_TTL", default=600)
 AGENT_OWNER_CACHE_TTL = env.int("AGENT_OWNER_CACHE_TTL", default=7 * 86400)  # owners never change
