@@ -2,6 +2,7 @@
 Kept apart from agents/tasks.py (notifications); registered with the worker through CELERY_IMPORTS."""
 from celery import shared_task
 
+from agents.services.retention import price_history_prune
 from agents.services.risk import pool_risk_analyze_all
 from agents.services.sweeps import agents_mark_stale_offline
 
@@ -16,3 +17,9 @@ def stale_agents_sweep() -> dict:
 def pool_risk_analysis() -> dict:
     """Score every spot pool; alert once when one enters `avoid`."""
     return pool_risk_analyze_all()
+
+
+@shared_task(name="agents.periodic.price_history_retention")
+def price_history_retention() -> dict:
+    """Delete price samples beyond SPOT_/ONDEMAND_PRICE_RETENTION_DAYS, in batches."""
+    return price_history_prune()

@@ -1,4 +1,4 @@
-"""The three scheduled jobs (ARCHITECTURE.md §6), defined in code and synced into django-celery-beat's
+"""The scheduled jobs (ARCHITECTURE.md §6), defined in code and synced into django-celery-beat's
 tables after every `migrate`. A changed setting takes effect on the next deploy; a job a staff member
 paused in the admin (enabled=False) stays paused."""
 from dataclasses import dataclass
@@ -34,6 +34,13 @@ def scheduled_jobs() -> list[Job]:
             task="agents.periodic.pool_risk_analysis",
             description="Risk score of every spot pool; alert when a pool enters avoid.",
             crontab={"minute": "*/15", "hour": "*"},
+        ),
+        Job(
+            name="Price history retention",
+            task="agents.periodic.price_history_retention",
+            description="Delete spot/on-demand price samples older than their retention, keeping each "
+            "pool's (and type's) last one before the cutoff.",
+            crontab={"minute": "40", "hour": "3"},
         ),
     ]
 
