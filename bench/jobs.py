@@ -253,7 +253,7 @@ def job_savings_daily(now):
 def job_savings_day(now):
     from savings.services import savings_compute_range
 
-    day = (now - timedelta(days=2)).date()
+    day = (now - timedelta(days=1)).date()  # a complete day, with spot samples for part of it
     s = savings_compute_range(day_from=day, day_to=day, now=now)
     return f"day={day} snapshots={s.snapshots} total={s.total_savings:.2f}"
 
@@ -282,6 +282,8 @@ def main():
     parser.add_argument("--spot-hours", type=int, default=24)
     parser.add_argument("--days", type=int, default=30, help="days of on-demand quotes and instance history")
     parser.add_argument("--keep", action="store_true")
+    parser.add_argument("--jobs", default="risk,savings,day,stats,sweep",
+                        help="comma-separated subset of: risk, savings, day, stats, sweep")
     args = parser.parse_args()
 
     from django.test.utils import setup_test_environment
@@ -296,15 +298,21 @@ def main():
         counts = seed(args, now)
         print("seeded: " + ", ".join(f"{k}={v}" for k, v in counts.items()), flush=True)
         print(f"\n{'job':44} {'time':>10} {'SQL':>16} {'peak RSS growth':>11}")
-        run_job("pool risk analysis (all pools)", job_risk, now)
-        run_job("pool risk analysis (again, same slot)", job_risk, now)
-        daily = run_job("daily savings, all clients (yesterday+today)", job_savings_daily, now)
-        one = run_job("savings, all clients, one full past day", job_savings_day, now)
-        print(f"{'  -> 30-day recalculation, estimated':44} {one * 30:8.1f} s")
-        run_job("daily savings again (nothing changed)", job_savings_daily, now)
-        run_job("stats card (one client)", job_stats_card, now)
-        run_job("stale-agent sweep", job_sweep, now + timedelta(seconds=1))
-        _ = daily
+        jobs = set(args.jobs.split(","))
+        if "risk" in jobs:
+            run_job("pool risk analysis (all pools)", job_risk, now)
+            run_job("pool risk analysis (again, same slot)", job_risk, now)
+        if "savings" in jobs:
+            run_job("daily savings, all clients (yesterday+today)", job_savings_daily, now)
+        if "day" in jobs:
+            one = run_job("savings, all clients, yesterday only", job_savings_day, now)
+            print(f"{'  -> 30-day recalculation, estimated (x30)':44} {one * 30:8.1f} s", flush=True)
+        if "savings" in jobs:
+            run_job("daily savings again (nothing changed)", job_savings_daily, now)
+        if "stats" in jobs:
+            run_job("stats card (one client, live today+yesterday)", job_stats_card, now)
+        if "sweep" in jobs:
+            run_job("stale-agent sweep (1,000 stale agents)", job_sweep, now + timedelta(seconds=1))
     finally:
         if args.keep:
             print(f"kept database {connection.settings_dict['NAME']}")
