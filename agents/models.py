@@ -158,8 +158,12 @@ class SpotPriceSample(models.Model):
         db_table = "spot_price_samples"
         ordering = ["-observed_at"]
         constraints = [models.UniqueConstraint(fields=["pool", "observed_at"], name="spot_sample_unique")]
-        # The retention job deletes by age (agents/services/retention.py).
-        indexes = [models.Index(fields=["observed_at"], name="spot_sample_time_idx")]
+        indexes = [
+            # Pool risk sums each pool's last 24 h from the index alone (agents/services/risk.py).
+            models.Index(fields=["pool", "observed_at", "price"], name="spot_sample_window_idx"),
+            # The retention job deletes by age (agents/services/retention.py).
+            models.Index(fields=["observed_at"], name="spot_sample_time_idx"),
+        ]
 
 
 class OnDemandPriceSample(models.Model):

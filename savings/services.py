@@ -6,7 +6,7 @@ sample of its pool at or before each moment; an on-demand instance pays the on-d
 Where a price is unknown the segment saves nothing (never the whole on-demand bill).
 """
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone as dt_tz
 from decimal import Decimal
 from typing import Callable
@@ -17,12 +17,13 @@ from django.utils import timezone
 
 from agents.models import Instance, Mode, Switch
 from agents.services.ondemand import ondemand_price_lines
-from agents.services.price_lines import EMPTY_LINE, PriceLine, chunks, spot_lines
+from agents.services.price_lines import EMPTY_LINE, PRICE_UNIT, PriceLine, chunks, micros, spot_lines
 from clients.models import Client
 from savings.models import SavingsSnapshot
 
 ZERO = Decimal("0")
-HOUR = Decimal(3600)
+US_PER_HOUR = Decimal(3_600_000_000)
+UNITS_PER_USD_HOUR = US_PER_HOUR * PRICE_UNIT
 Q4 = Decimal("0.0001")
 Q2 = Decimal("0.01")
 PERCENT_LIMIT = Decimal("999.99")  # average_savings_percent is DECIMAL(5, 2)
@@ -38,24 +39,42 @@ def day_bounds(day: date) -> tuple[datetime, datetime]:
 
 @dataclass
 class DaySavings:
+    """One client's day. Accumulated exactly in integers (microseconds; micro-USD x microseconds) and
+    rounded once, in as_row, so the result does not depend on the order instances are added in."""
+
     client_id: object
     day: date
-    spot_hours: Decimal = ZERO
-    ondemand_hours: Decimal = ZERO
-    actual_cost: Decimal = ZERO
-    ondemand_cost: Decimal = ZERO
+    spot_us: int = 0
+    ondemand_us: int = 0
+    actual_units: int = 0
+    ondemand_units: int = 0
     switch_count: int = 0
-    details: list = field(default_factory=list)
+
+    @property
+    def spot_hours(self) -> Decimal:
+        return Decimal(self.spot_us) / US_PER_HOUR
+
+    @property
+    def ondemand_hours(self) -> Decimal:
+        return Decimal(self.ondemand_us) / US_PER_HOUR
+
+    @property
+    def actual_cost(self) -> Decimal:
+        return Decimal(self.actual_units) / UNITS_PER_USD_HOUR
+
+    @property
+    def ondemand_cost(self) -> Decimal:
+        return Decimal(self.ondemand_units) / UNITS_PER_USD_HOUR
 
     @property
     def savings(self) -> Decimal:
-        return self.ondemand_cost - self.actual_cost
+        return Decimal(self.ondemand_units - self.actual_units) / UNITS_PER_USD_HOUR
 
     @property
     def average_savings_percent(self) -> Decimal:
-        if self.ondemand_cost <= 0:
+        if self.ondemand_units <= 0:
             return ZERO
-        pct = (self.savings / self.ondemand_cost * 100).quantize(Q2)
+        pct = (Decimal((self.ondemand_units - self.actual_units) * 100) / Decimal(self.ondemand_units)).quantize(Q2)
         return max(-PERCENT_LIMIT, min(PERCENT_LIMIT, pct))
 
     def as_row(self) -> dict:
@@ -71,28 +90,32 @@ class DaySavings:
 
 
 def _instance_add(result: DaySavings, inst: tuple, od_line: PriceLine, spot_line: PriceLine, start, end) -> None:
-    """Add one instance-interval's share of [start, end) to the day's totals."""
+    """Add one instance-interval's share of [start, end) to the day's totals: the on-demand price
+    over the interval against the price paid (spot: the pool's price; where the spot price is still
+    unknown, the on-demand price, so that stretch saves nothing; where the on-demand price is unknown,
+    the price paid, so nothing is saved either)."""
     _, _, _, mode, _, started_at, ended_at = inst
-    a = max(started_at, start)
-    b = min(ended_at or end, end)
+    a = micros(max(started_at, start))
+    b = micros(min(ended_at or end, end))
     if b <= a or mode not in (Mode.SPOT, Mode.ONDEMAND):
         return  # mode unknown (v3 before its first pricing report): neither paid price nor savings known
-    cuts = sorted({a, b, *od_line.changes_between(a, b), *spot_line.changes_between(a, b)})
-    for s, e in zip(cuts, cuts[1:]):
-        hours = Decimal((e - s).total_seconds()) / HOUR
-        od_price = od_line.at(s)
-        paid = od_price if mode == Mode.ONDEMAND else spot_line.at(s)
-        if paid is None:
-            paid = od_price  # unknown spot price: count no savings
-        if od_price is None:
-            od_price = paid  # unknown on-demand price: count no savings
-        if mode == Mode.SPOT:
-            result.spot_hours += hours
-        else:
-            result.ondemand_hours += hours
-        if paid is not None:
-            result.actual_cost += paid * hours
-            result.ondemand_cost += od_price * hours
+    ondemand = od_line.integral(a, b) if od_line else None
+    if mode == Mode.ONDEMAND:
+        result.ondemand_us += b - a
+        if ondemand is not None:
+            result.actual_units += ondemand
+            result.ondemand_units += ondemand
+        return
+    result.spot_us += b - a
+    paid = spot_line.integral(a, b)  # the stretch before the pool's first known price counts 0 here
+    if ondemand is None:
+        result.actual_units += paid
+        result.ondemand_units += paid
+        return
+    known = spot_line.known_from()
+    unknown_until = b if known is None else min(b, max(a, known))
+    result.actual_units += paid + od_line.integral(a, unknown_until)
+    result.ondemand_units += ondemand
 
 
 def savings_days_calculate(*, day: date, client_ids: list | None = None, now: datetime | None = None) -> dict:

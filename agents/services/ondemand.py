@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Iterable
 
 from agents.models import OnDemandPriceSample
-from agents.services.price_lines import PriceLine, sample_points
+from agents.services.price_lines import PriceLine, price_of, sample_points
 
 Key = tuple[str, str]  # (instance_type, region)
 KEY_FIELDS = ["instance_type", "region", "is_fallback"]
@@ -46,7 +46,7 @@ def ondemand_prices_get(*, keys: Iterable[Key] | None = None, at: datetime | Non
     for fallback in (True, False):  # real quotes last: they overwrite the stand-in
         for (instance_type, region, is_fallback), pts in latest.items():
             if is_fallback == fallback:
-                prices[(instance_type, region)] = pts[-1][1]
+                prices[(instance_type, region)] = price_of(pts[-1][1])
     return prices if wanted is None else {k: v for k, v in prices.items() if k in wanted}
 
 
@@ -73,5 +73,5 @@ def ondemand_price_lines(*, keys: Iterable[Key], start: datetime, end: datetime)
     for instance_type, region in wanted:
         pts = points.get((instance_type, region, False)) or points.get((instance_type, region, True))
         if pts:
-            lines[(instance_type, region)] = PriceLine(pts, before_first=True)
+            lines[(instance_type, region)] = PriceLine.of_units(pts, before_first=True)
     return lines
