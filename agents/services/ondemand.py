@@ -16,13 +16,15 @@ from agents.services.price_lines import PriceLine, price_of, sample_points
 
 Key = tuple[str, str]  # (instance_type, region)
 KEY_FIELDS = ["instance_type", "region", "is_fallback"]
+FEW_KEYS = 50
 
 
 def _samples(keys: set[Key] | None):
-    """The samples of a superset of `keys`, narrowed so that MariaDB seeks (type, region, is_fallback,
-    observed_at) ranges of the lookup index instead of reading the table."""
+    """The samples of a superset of `keys`. A few keys: narrowed so that MariaDB seeks (type, region,
+    is_fallback, observed_at) ranges of the lookup index. Many keys: not narrowed (thousands of IN
+    ranges cost more than one loose index scan over every key; callers keep only what they asked)."""
     qs = OnDemandPriceSample.objects.all()
-    if keys is None:
+    if keys is None or len(keys) > FEW_KEYS:
         return qs
     return qs.filter(
         instance_type__in=sorted({t for t, _ in keys}),
