@@ -154,12 +154,14 @@ def savings_days_calculate(*, day: date, client_ids: list | None = None, now: da
             for inst in in_pool[pool_id]:
                 od_line = ondemand.get((inst[1], inst[2]), EMPTY_LINE)
                 _instance_add(results[inst[0]], inst, od_line, spot.get(pool_id, EMPTY_LINE), start, end)
+    # Per client: ranges of the (client, initiated_at) index, not a scan of every switch ever made.
     switches = Switch.objects.filter(initiated_at__gte=start, initiated_at__lt=end)
-    for part in chunks(list(results)):
+    everyone = list(results) if client_ids is not None else list(Client.objects.values_list("pk", flat=True))
+    for part in chunks(everyone):
         for client_id, n in (
             switches.filter(client_id__in=part).order_by().values("client_id").annotate(n=Count("id")).values_list("client_id", "n")
         ):
-            results[client_id].switch_count = n
+            results.setdefault(client_id, DaySavings(client_id=client_id, day=day)).switch_count = n
     return results
 
 
