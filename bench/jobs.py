@@ -230,8 +230,11 @@ def run_job(name, job, now):
     recv, send = ctx.Pipe(duplex=False)
     p = ctx.Process(target=_child, args=(job, now, send))
     p.start()
-    elapsed, queries, mem, summary = recv.recv()
-    p.join()
+    send.close()  # so that a child that dies makes recv() fail instead of waiting forever
+    try:
+        elapsed, queries, mem, summary = recv.recv()
+    finally:
+        p.join()
     print(f"{name:44} {elapsed:8.2f} s {queries:8d} queries {mem:8.1f} MB  {summary}", flush=True)
     return elapsed
 
@@ -243,11 +246,30 @@ def job_risk(now):
     return f"analyzed={r['analyzed']} avoid={r['avoid']}"
 
 
+def _digest(days) -> str:
+    """Sums and a hash of every stored snapshot of `days`: equal digests = the same rows to the cent."""
+    import hashlib
+
+    from savings.models import SavingsSnapshot
+
+    rows = SavingsSnapshot.objects.filter(snapshot_date__in=days).order_by("client__name", "snapshot_date").values_list(
+        "client__name", "snapshot_date", "total_savings", "spot_hours", "ondemand_hours", "actual_cost",
+        "ondemand_cost", "switch_count", "average_savings_percent")
+    h = hashlib.sha256()
+    savings = cost = 0
+    for r in rows:
+        h.update(repr(r).encode())
+        savings += r[2]
+        cost += r[5]
+    return f"savings={savings} actual_cost={cost} rows-sha256={h.hexdigest()[:16]}"
+
+
 def job_savings_daily(now):
     from savings.services import savings_daily_run
 
     s = savings_daily_run(now=now)
-    return f"snapshots={s.snapshots} total={s.total_savings:.2f}"
+    today = now.date()
+    return f"snapshots={s.snapshots} [{_digest([today - timedelta(days=1), today])}]"
 
 
 def job_savings_day(now):
@@ -255,7 +277,7 @@ def job_savings_day(now):
 
     day = (now - timedelta(days=1)).date()  # a complete day, with spot samples for part of it
     s = savings_compute_range(day_from=day, day_to=day, now=now)
-    return f"day={day} snapshots={s.snapshots} total={s.total_savings:.2f}"
+    return f"day={day} snapshots={s.snapshots} [{_digest([day])}]"
 
 
 def job_sweep(now):
@@ -282,6 +304,8 @@ def main():
     parser.add_argument("--spot-hours", type=int, default=24)
     parser.add_argument("--days", type=int, default=30, help="days of on-demand quotes and instance history")
     parser.add_argument("--keep", action="store_true")
+    parser.add_argument("--now", help="ISO time the data ends at (default: now); fixed = comparable runs")
+    parser.add_argument("--db", default="bench_jobs", help="name prefix of the throwaway database")
     parser.add_argument("--jobs", default="risk,savings,day,stats,sweep",
                         help="comma-separated subset of: risk, savings, day, stats, sweep")
     args = parser.parse_args()
@@ -290,11 +314,13 @@ def main():
 
     setup_test_environment()
     old_name = connection.settings_dict["NAME"]
-    connection.settings_dict.setdefault("TEST", {})["NAME"] = f"bench_jobs_{old_name.rsplit('/', 1)[-1]}"
+    connection.settings_dict.setdefault("TEST", {})["NAME"] = f"{args.db}_{old_name.rsplit('/', 1)[-1]}"
     print(f"database: {connection.vendor}, creating a throwaway database...", flush=True)
     connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
     try:
-        now = timezone.now()
+        from datetime import datetime
+
+        now = datetime.fromisoformat(args.now) if args.now else timezone.now()
         counts = seed(args, now)
         print("seeded: " + ", ".join(f"{k}={v}" for k, v in counts.items()), flush=True)
         print(f"\n{'job':44} {'time':>10} {'SQL':>16} {'peak RSS growth':>11}")
