@@ -1,5 +1,5 @@
-# `make run`: the server on :5000 with embedded defaults. `make test`: the test suite on MariaDB.
-TEST_DATABASE_URL ?= mysql://root@127.0.0.1:3306/spotbackend
+# `make run`: the server on $PORT (default 5000) with embedded defaults. `make test`: the test suite on
+# MariaDB ($TEST_DATABASE_URL) and Redis ($TEST_REDIS_URL), started privately when they do not answer.
 VENV ?= .venv
 
 .PHONY: run test bench check
@@ -8,12 +8,11 @@ run:
 	scripts/run
 
 test:
-	scripts/bootstrap
-	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} $(VENV)/bin/pytest $(PYTEST_ARGS)
+	scripts/test
 
 check:
-	scripts/bootstrap
-	$(VENV)/bin/python manage.py makemigrations --check --dry-run
+	scripts/bootstrap --dev
+	DEBUG=true $(VENV)/bin/python manage.py makemigrations --check --dry-run
 
 bench:
 	scripts/bootstrap

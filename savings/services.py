@@ -11,6 +11,7 @@ from datetime import date, datetime, time, timedelta, timezone as dt_tz
 from decimal import Decimal
 from typing import Callable
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
@@ -28,6 +29,8 @@ Q4 = Decimal("0.0001")
 Q2 = Decimal("0.01")
 PERCENT_LIMIT = Decimal("999.99")  # average_savings_percent is DECIMAL(5, 2)
 CLIENT_BATCH = 500  # snapshots written per transaction
+INSTANCE_FIELDS = ["client_id", "instance_type", "region", "mode", "pool_id", "started_at", "ended_at",
+                   "agent__last_heartbeat_at", "agent__status"]
 SNAPSHOT_FIELDS = ["total_savings", "spot_hours", "ondemand_hours", "actual_cost", "ondemand_cost", "switch_count",
                    "average_savings_percent"]
 
@@ -89,14 +92,27 @@ class DaySavings:
         }
 
 
-def _instance_add(result: DaySavings, inst: tuple, od_line: PriceLine, spot_line: PriceLine, start, end) -> None:
+def _paid_until(inst: tuple, *, now: datetime, default: datetime) -> datetime:
+    """Where an instance's interval ends: its stored end; else, when its agent has gone silent
+    (offline, or no heartbeat within AGENT_HEARTBEAT_TIMEOUT), the agent's last sign of life (the
+    stale sweep writes the same end, but runs only every few hours); else `default` (still running).
+    `inst` is a row of INSTANCE_FIELDS."""
+    started_at, ended_at, hb, status = inst[5:9]
+    if ended_at is not None:
+        return ended_at
+    if status == "offline" or hb is None or hb < now - timedelta(seconds=settings.AGENT_HEARTBEAT_TIMEOUT):
+        return hb or started_at
+    return default
+
+
+def _instance_add(result: DaySavings, inst: tuple, od_line: PriceLine, spot_line: PriceLine, start, end, now) -> None:
     """Add one instance-interval's share of [start, end) to the day's totals: the on-demand price
     over the interval against the price paid (spot: the pool's price; where the spot price is still
     unknown, the on-demand price, so that stretch saves nothing; where the on-demand price is unknown,
     the price paid, so nothing is saved either)."""
-    _, _, _, mode, _, started_at, ended_at = inst
+    mode, started_at = inst[3], inst[5]
     a = micros(max(started_at, start))
-    b = micros(min(ended_at or end, end))
+    b = micros(min(_paid_until(inst, now=now, default=end), end))
     if b <= a or mode not in (Mode.SPOT, Mode.ONDEMAND):
         return  # mode unknown (v3 before its first pricing report): neither paid price nor savings known
     ondemand = od_line.integral(a, b) if od_line else None
@@ -136,9 +152,7 @@ def savings_days_calculate(*, day: date, client_ids: list | None = None, now: da
     if client_ids is not None:
         qs = qs.filter(client_id__in=client_ids)
     instances = list(
-        qs.order_by("client_id", "-started_at", "id").values_list(
-            "client_id", "instance_type", "region", "mode", "pool_id", "started_at", "ended_at"
-        )
+        qs.order_by("client_id", "-started_at", "id").values_list(*INSTANCE_FIELDS)
     )
     ondemand = ondemand_price_lines(keys={(i[1], i[2]) for i in instances}, start=start, end=end)
     in_pool: dict[str, list] = defaultdict(list)
@@ -147,13 +161,13 @@ def savings_days_calculate(*, day: date, client_ids: list | None = None, now: da
         if inst[3] == Mode.SPOT and inst[4]:
             in_pool[inst[4]].append(inst)
         else:
-            _instance_add(result, inst, ondemand.get((inst[1], inst[2]), EMPTY_LINE), EMPTY_LINE, start, end)
+            _instance_add(result, inst, ondemand.get((inst[1], inst[2]), EMPTY_LINE), EMPTY_LINE, start, end, now)
     for part in chunks(sorted(in_pool)):
         spot = spot_lines(pool_ids=part, start=start, end=end)
         for pool_id in part:
             for inst in in_pool[pool_id]:
                 od_line = ondemand.get((inst[1], inst[2]), EMPTY_LINE)
-                _instance_add(results[inst[0]], inst, od_line, spot.get(pool_id, EMPTY_LINE), start, end)
+                _instance_add(results[inst[0]], inst, od_line, spot.get(pool_id, EMPTY_LINE), start, end, now)
     # Per client: ranges of the (client, initiated_at) index, not a scan of every switch ever made.
     switches = Switch.objects.filter(initiated_at__gte=start, initiated_at__lt=end)
     everyone = list(results) if client_ids is not None else list(Client.objects.values_list("pk", flat=True))

@@ -13,6 +13,7 @@ class Job:
     description: str
     crontab: dict | None = None  # minute/hour fields, UTC
     every_hours: int | None = None
+    every_seconds: int | None = None
 
 
 def scheduled_jobs() -> list[Job]:
@@ -36,6 +37,25 @@ def scheduled_jobs() -> list[Job]:
             crontab={"minute": "*/15", "hour": "*"},
         ),
         Job(
+            name="Heartbeat flush",
+            task="agents.periodic.heartbeats_flush",
+            description="Heartbeats kept in Redis are written to the database in bulk.",
+            every_seconds=settings.HEARTBEAT_FLUSH_SECONDS,
+        ),
+        Job(
+            name="Replica lifecycle",
+            task="agents.periodic.replica_lifecycle_sweep",
+            description="Replicas stuck for REPLICA_STUCK_MINUTES are ended; ready emergency replicas "
+            "past their notice's deadline are promoted.",
+            crontab={"minute": "*/5", "hour": "*"},
+        ),
+        Job(
+            name="Notification outbox",
+            task="notifications.publish_due",
+            description="Re-send notifications never published (broker down at commit time) or whose retry was lost.",
+            crontab={"minute": "*", "hour": "*"},
+        ),
+        Job(
             name="Price history retention",
             task="agents.periodic.price_history_retention",
             description="Delete spot/on-demand price samples older than their retention, keeping each "
@@ -56,6 +76,10 @@ def periodic_tasks_sync(*, using: str = "default") -> list[str]:
             crontab, _ = CrontabSchedule.objects.using(using).get_or_create(
                 minute=job.crontab["minute"], hour=job.crontab["hour"], day_of_week="*", day_of_month="*",
                 month_of_year="*", timezone="UTC",
+            )
+        elif job.every_seconds is not None:
+            interval, _ = IntervalSchedule.objects.using(using).get_or_create(
+                every=job.every_seconds, period=IntervalSchedule.SECONDS
             )
         else:
             interval, _ = IntervalSchedule.objects.using(using).get_or_create(

@@ -2,13 +2,14 @@
 from rest_framework import serializers
 from rest_framework.response import Response
 
+from agents.api.serializers import _opt_id
 from agents.api.views import AgentApi, parse
 from agents.models import ReplicaStatus, ReplicaType
 from agents.selectors import replica_config, replica_item
 from agents.services.replicas import (
     replica_create,
     replica_get_for_agent,
-    replica_promote,
+    replica_promote_request,
     replica_status_update,
     replica_terminate,
 )
@@ -22,11 +23,11 @@ def _opt_str(**kwargs):
 class ReplicaInput(serializers.Serializer):
     """Both bodies of POST .../replicas: the agent's emergency replica and the dashboard's manual one."""
 
-    instance_id = _opt_str(max_length=64)
+    instance_id = _opt_id(max_length=64)
     replica_type = serializers.ChoiceField(choices=ReplicaType.values, required=False, allow_null=True)
-    parent_instance_id = _opt_str(max_length=64)
-    pool_id = _opt_str(max_length=100)
-    target_pool_id = _opt_str(max_length=100)
+    parent_instance_id = _opt_id(max_length=64)
+    pool_id = _opt_id(max_length=100)
+    target_pool_id = _opt_id(max_length=100)
     status = serializers.ChoiceField(
         choices=[ReplicaStatus.LAUNCHING, ReplicaStatus.SYNCING, ReplicaStatus.READY], required=False, allow_null=True
     )
@@ -77,15 +78,13 @@ class ReplicaDetailApi(AgentApi):
 class ReplicaPromoteApi(AgentApi):
     def post(self, request, agent_id, replica_id):
         agent = self.get_agent(agent_id)
-        replica = replica_promote(agent=agent, replica_id=replica_id)
-        return Response({"success": True, "message": "Replica promoted", "replica_id": str(replica.pk),
-                         "instance_id": replica.instance_id, "status": replica.status})
+        return Response(replica_promote_request(agent=agent, replica_id=replica_id).as_response())
 
 
 class ReplicaStatusApi(AgentApi):
     class InputSerializer(serializers.Serializer):
         status = serializers.ChoiceField(choices=ReplicaStatus.values)
-        instance_id = _opt_str(max_length=64)
+        instance_id = _opt_id(max_length=64)
         reason = _opt_str(max_length=2000)
         message = _opt_str(max_length=2000)
 

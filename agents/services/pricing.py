@@ -121,6 +121,12 @@ def pricing_report_record(*, agent: Agent, report: PricingReport) -> dict:
             Q(latest_price_at__isnull=True) | Q(latest_price_at__lte=observed_at)
         ).update(latest_price=quotes[pid].price, latest_price_at=observed_at)
 
+    if report.instance_id and report.instance_id != agent.instance_id:
+        from agents.services.instances import instance_is_known, instance_unknown_log
+
+        if not instance_is_known(agent=agent, instance_id=report.instance_id):
+            # The market prices above are facts whoever saw them; the phantom itself is only logged.
+            instance_unknown_log(agent=agent, instance_id=report.instance_id, source="pricing report")
     # v3.2.0 agents tell their mode only here; a report from a non-primary instance changes nothing.
     if report.instance_id and report.instance_id == agent.instance_id and report.mode in ("spot", "ondemand"):
         pool_id = report.pool_id if report.mode == "spot" and report.pool_id in quotes else None

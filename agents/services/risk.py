@@ -5,7 +5,9 @@ score = 0.3 x volatility + 0.2 x price pressure + 0.5 x interruptions, each comp
 - price pressure: spot / on-demand, none up to 0.3, full at 1.0 (spot near on-demand = scarce capacity);
 - interruptions: termination notices (weight 1) and rebalance recommendations (weight 0.5) seen in the
   pool over 24 h, full at 2.
-Recommendation: `safe` below 0.3, `caution` below 0.6, `avoid` from 0.6. The latest score and
+Recommendation: `safe` below 0.3, `caution` below 0.6, `avoid` from 0.6; a pool with a rebalance
+recommendation in the window is at least `caution` (REBALANCE_FLOOR: this analysis is the only writer
+of the verdict; the rebalance handler only records its signal). The latest score and
 recommendation are copied onto the pool row, which the failover choice (pools.pool_select) reads.
 """
 import math
@@ -30,6 +32,7 @@ from agents.models import (
 )
 from agents.services.ondemand import ondemand_prices_get
 from agents.services.price_lines import chunks
+from notifications.services import notification_enqueue
 
 WINDOW = timedelta(hours=24)
 SLOT_MINUTES = 15
@@ -39,6 +42,8 @@ PRICE_RATIO_FLOOR, PRICE_RATIO_FULL = 0.3, 1.0
 INTERRUPTIONS_FULL = 2.0
 REBALANCE_WEIGHT = 0.5
 CAUTION_FROM, AVOID_FROM = 0.3, 0.6
+# AWS's rebalance recommendation says the pool's interruption risk is elevated: never `safe` then.
+REBALANCE_FLOOR = RiskRecommendation.CAUTION
 ANALYSIS_FIELDS = ["risk_score", "volatility", "avg_price_24h", "min_price_24h", "max_price_24h",
                    "interruption_frequency", "recommendation", "metadata"]
 
@@ -104,9 +109,12 @@ def risk_score_compute(
         "interruptions": _clamp(frequency / INTERRUPTIONS_FULL),
     }
     score = round(_clamp(sum(WEIGHTS[k] * v for k, v in components.items())), 4)
+    recommendation = risk_recommendation_for(score)
+    if rebalances and recommendation == RiskRecommendation.SAFE:
+        recommendation = REBALANCE_FLOOR
     return {
         "score": score,
-        "recommendation": risk_recommendation_for(score),
+        "recommendation": recommendation,
         "volatility": round(cv, 6),
         "interruption_frequency": frequency,
         "avg": (stats.total / stats.n).quantize(Decimal("0.000001")) if stats.n else None,
@@ -155,11 +163,9 @@ def _window_stats(*, pool_ids: list[str], since: datetime, now: datetime) -> dic
 
 def pool_risk_analyze_all(*, now: datetime | None = None) -> dict:
     """Analyse every pool: one pool_risk_analysis row per pool and slot (a rerun updates it), the pool
-    row's risk fields refreshed, and one alert (system event + webhook after commit) per entry into avoid.
+    row's risk fields refreshed, and one alert (system event + outbox notification) per entry into avoid.
     Reads without locks (a fixed number of statements per 500 pools), then writes in one short
     transaction, so pricing reports never wait for the computation."""
-    from agents.tasks import webhook_notify
-
     now = now or timezone.now()
     slot = risk_slot(now)
     since = now - WINDOW
@@ -238,6 +244,5 @@ def pool_risk_analyze_all(*, now: datetime | None = None) -> dict:
             ]
         )
         for pk, r in alerts:
-            text = _avoid_alert_text(pk, r)
-            transaction.on_commit(lambda text=text: webhook_notify.delay(text))
+            notification_enqueue(kind="pool_risk_avoid", text=_avoid_alert_text(pk, r), metadata={"pool_id": pk})
     return {"analyzed": len(locked), "avoid": avoid, "entered_avoid": [pk for pk, _ in alerts]}

@@ -8,6 +8,7 @@ from agents.models import OnDemandPriceSample, PoolRiskAnalysis, SpotPool, Syste
 from agents.services.pools import pool_select
 from agents.services.risk import pool_risk_analyze_all, risk_score_compute, risk_slot
 from agents.tests.factories import SpotPoolFactory, SpotPriceSampleFactory, TerminationEventFactory
+from notifications.models import Notification
 
 pytestmark = pytest.mark.django_db
 D = Decimal
@@ -57,10 +58,12 @@ def pools(now):
     return calm, risky
 
 
-def test_analysis_rows_pool_fields_and_one_alert(pools, now, django_capture_on_commit_callbacks, monkeypatch):
+def test_analysis_rows_pool_fields_and_one_alert(pools, now, django_capture_on_commit_callbacks, monkeypatch, settings):
     calm, risky = pools
     sent = []
-    monkeypatch.setattr("agents.tasks.webhook_notify.delay", lambda text: sent.append(text))
+    settings.TERMINATION_NOTIFICATION_WEBHOOK = "http://127.0.0.1:9/hook"
+    monkeypatch.setattr("notifications.tasks.notification_deliver_task.apply_async",
+                        lambda args, **kw: sent.append(Notification.objects.get(pk=args[0]).text))
     TerminationEventFactory(agent__client__name="c", pool=risky, detected_at=now - timedelta(hours=2))
     TerminationEventFactory(pool=risky, detected_at=now - timedelta(hours=3))
     TerminationEventFactory(pool=risky, detected_at=now - timedelta(days=3))  # too old to count
@@ -99,12 +102,14 @@ def test_analysis_rows_pool_fields_and_one_alert(pools, now, django_capture_on_c
     assert SystemEvent.objects.filter(event_type="pool_risk_avoid").count() == 1
 
 
-def test_rolled_back_run_leaves_nothing(pools, now, monkeypatch):
+def test_rolled_back_run_leaves_nothing(pools, now, monkeypatch, settings):
     """Rows, pool fields and the (after-commit) webhook all go with the transaction."""
     from django.db import transaction
 
     sent = []
-    monkeypatch.setattr("agents.tasks.webhook_notify.delay", lambda text: sent.append(text))
+    settings.TERMINATION_NOTIFICATION_WEBHOOK = "http://127.0.0.1:9/hook"
+    monkeypatch.setattr("notifications.tasks.notification_deliver_task.apply_async",
+                        lambda args, **kw: sent.append(Notification.objects.get(pk=args[0]).text))
     _, risky = pools
     for h in (1, 2):
         TerminationEventFactory(pool=risky, detected_at=now - timedelta(hours=h))
@@ -116,5 +121,37 @@ def test_rolled_back_run_leaves_nothing(pools, now, monkeypatch):
         with transaction.atomic():
             pool_risk_analyze_all(now=now)
             raise Boom
-    assert sent == [] and not PoolRiskAnalysis.objects.exists()
+    assert sent == [] and not PoolRiskAnalysis.objects.exists() and not Notification.objects.exists()
     assert SpotPool.objects.get(pk=risky.pk).risk_recommendation == ""
+
+
+def test_a_rebalance_recommendation_floors_the_verdict_at_caution():
+    # Issue 9, item 6: a calm pool (score 0.1, safe) with one rebalance recommendation in 24 h:
+    # interruptions 0.5 x 1 / 2 = 0.25 -> + 0.5 x 0.25 = 0.125 -> score 0.225 (safe by score), floored to caution.
+    r = risk_score_compute(prices=[D("0.065")] * 3, latest_price=D("0.065"), ondemand_price=D("0.1"),
+                           notices=0, rebalances=1)
+    assert r["score"] == 0.225 and r["recommendation"] == "caution"
+
+
+def test_one_writer_the_risk_run_keeps_what_a_rebalance_signalled(api, client_obj):
+    """Before: the rebalance handler wrote `caution` on the pool and the next 15-minute run silently
+    overwrote it with `safe`. Now the handler writes only its signal and every run reads it."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from agents.tests.factories import AgentFactory
+
+    pool = SpotPoolFactory(az="us-east-1a", latest_price=D("0.0125"), risk_recommendation="safe")
+    SpotPoolFactory(az="us-east-1b", latest_price=D("0.0131"), risk_recommendation="safe")
+    agent = AgentFactory(client=client_obj, current_pool=pool, az="us-east-1a")
+    with CaptureQueriesContext(connection) as ctx:
+        r = api.post(f"/api/agents/{agent.pk}/rebalance-recommendation", {"instance_id": agent.instance_id},
+                     format="json")
+    assert r.status_code == 200
+    assert not [q["sql"] for q in ctx if "risk_recommendation" in q["sql"] and q["sql"].startswith("UPDATE")]
+    assert SpotPool.objects.get(pk=pool.pk).risk_recommendation == "safe"
+    now = timezone.now()
+    for run in range(3):  # three consecutive 15-minute runs
+        pool_risk_analyze_all(now=now + timedelta(minutes=15 * run))
+        assert SpotPool.objects.get(pk=pool.pk).risk_recommendation == "caution"
+    assert PoolRiskAnalysis.objects.filter(pool=pool).first().metadata["rebalance_recommendations"] == 1

@@ -6,8 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('agents', '0001_initial'),
-        ('clients', '0001_initial'),
+        ('agents', '0006_merge_20261130_1239'),
     ]
 
     operations = [
