@@ -24,6 +24,9 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "spotbackend.settings")
 os.environ.setdefault("DATABASE_URL", "mysql://root@127.0.0.1:3306/spotbackend")
 # Settings refuse the development key with DEBUG off (deploy safety); a bench run brings its own.
 os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-not-for-production-0123456789")
+# Seeding runs statements of a minute; the web's short read timeout (hardening) is not for this.
+os.environ.setdefault("DB_READ_TIMEOUT", "3600")
+os.environ.setdefault("DB_WRITE_TIMEOUT", "3600")
 
 import django  # noqa: E402
 
@@ -51,7 +54,25 @@ def _exec(sql: str, params=None) -> int:
         return c.rowcount
 
 
+def _model_defaults(table: str, columns: list[str]) -> tuple[list[str], tuple]:
+    """Columns of the table's model that the bench does not set and that need a value (NOT NULL,
+    no database default), with the model's default: new model fields do not break the seeding."""
+    from django.apps import apps
+
+    model = next((m for m in apps.get_models() if m._meta.db_table == table), None)
+    extra_cols, extra_vals = [], []
+    for f in model._meta.concrete_fields if model else []:
+        if f.column in columns or f.null or f.primary_key or not f.has_default():
+            continue
+        extra_cols.append(f.column)
+        extra_vals.append(f.get_db_prep_save(f.get_default(), connection))
+    return extra_cols, tuple(extra_vals)
+
+
 def _insert_many(table: str, columns: list[str], rows: list[tuple], batch: int = 5000) -> None:
+    extra_cols, extra_vals = _model_defaults(table, columns)
+    columns = columns + extra_cols
+    rows = [row + extra_vals for row in rows] if extra_cols else rows
     cols = ", ".join(columns)
     marks = "(" + ", ".join(["%s"] * len(columns)) + ")"
     with connection.cursor() as c:
