@@ -3,7 +3,7 @@ and makes a fixed number of queries whatever the number of rows."""
 from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import Count, OuterRef, Q, Subquery
+from django.db.models import Count, Q
 from django.utils import timezone
 from rest_framework.exceptions import NotFound
 
@@ -13,13 +13,13 @@ from agents.models import (
     Instance,
     InstanceState,
     Mode,
-    OnDemandPriceSample,
     Replica,
     ReplicaStatus,
     SpotPool,
     Switch,
 )
 from agents.selectors import agent_summary, parse_uuid
+from agents.services.ondemand import ondemand_price_get, ondemand_prices_get
 from agents.services.status import agent_effective_status
 from clients.models import Client
 from savings.selectors import client_savings_totals
@@ -114,15 +114,6 @@ def client_agents(*, client: Client, now=None) -> dict:
     return {"agents": [agent_summary(agent=a, now=now) for a in agents]}
 
 
-def _ondemand_price_subquery(type_ref: str, region_ref: str) -> Subquery:
-    """Latest real on-demand quote for the row's type and region; the agents' fallback only if none."""
-    return Subquery(
-        OnDemandPriceSample.objects.filter(instance_type=OuterRef(type_ref), region=OuterRef(region_ref))
-        .order_by("is_fallback", "-observed_at")
-        .values("price")[:1]
-    )
-
-
 def client_instances(*, client: Client, now=None) -> dict:
     """Every instance still running or possibly running (primary or replaced), and those that ended
     within ENDED_VISIBLE_FOR. `is_active`: the agent's current instance, agent not offline."""
@@ -131,9 +122,9 @@ def client_instances(*, client: Client, now=None) -> dict:
         Instance.objects.filter(client=client)
         .filter(~Q(state=InstanceState.TERMINATED) | Q(ended_at__gte=now - ENDED_VISIBLE_FOR))
         .select_related("agent", "pool")
-        .annotate(ondemand_price=_ondemand_price_subquery("instance_type", "region"))
         .order_by("-started_at", "-id")
     )
+    ondemand = ondemand_prices_get(keys={(inst.instance_type, inst.region) for inst in rows})
     instances = []
     for inst in rows:
         active = inst.state == InstanceState.PRIMARY and agent_effective_status(agent=inst.agent, now=now) != AgentStatus.OFFLINE
@@ -146,7 +137,7 @@ def client_instances(*, client: Client, now=None) -> dict:
                 "az": inst.az,
                 "current_mode": inst.mode,
                 "spot_price": _price(spot_price),
-                "ondemand_price": _price(inst.ondemand_price),
+                "ondemand_price": _price(ondemand.get((inst.instance_type, inst.region))),
                 "is_active": active,
             }
         )
@@ -160,7 +151,6 @@ def instance_pricing(*, client: Client, instance_id: str, now=None) -> dict:
     inst = (
         Instance.objects.filter(client=client, instance_id=instance_id)
         .select_related("pool")
-        .annotate(ondemand_price=_ondemand_price_subquery("instance_type", "region"))
         .order_by("-started_at", "-id")
         .first()
     )
@@ -187,7 +177,7 @@ def instance_pricing(*, client: Client, instance_id: str, now=None) -> dict:
     priced = [p for p in pools if p["price"] is not None]
     cheapest = min(priced, key=lambda p: (p["price"], p["pool_id"])) if priced else None
     current_spot = inst.pool.latest_price if inst.mode == Mode.SPOT and inst.pool is not None else None
-    ondemand = _price(inst.ondemand_price)
+    ondemand = _price(ondemand_price_get(instance_type=inst.instance_type, region=inst.region))
     return {
         "instance_id": inst.instance_id,
         "agent_id": str(inst.agent_id),

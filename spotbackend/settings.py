@@ -20,6 +20,8 @@ env = environ.Env(
     SAVINGS_CALCULATION_HOUR=(int, 0),
     AGENT_HEARTBEAT_TIMEOUT=(int, 300),
     STALE_AGENTS_INTERVAL_HOURS=(int, 6),
+    SPOT_PRICE_RETENTION_DAYS=(int, 90),
+    ONDEMAND_PRICE_RETENTION_DAYS=(int, 90),
     POOL_COOLDOWN_SECONDS=(int, 600),
     PRICE_FRESHNESS_SECONDS=(int, 3600),
     COMMAND_DELIVERY_TIMEOUT=(int, 1800),
@@ -302,6 +304,9 @@ CLEANUP_AMIS_DAYS = env("CLEANUP_AMIS_DAYS")
 SAVINGS_CALCULATION_HOUR = env("SAVINGS_CALCULATION_HOUR")
 AGENT_HEARTBEAT_TIMEOUT = env("AGENT_HEARTBEAT_TIMEOUT")
 STALE_AGENTS_INTERVAL_HOURS = env("STALE_AGENTS_INTERVAL_HOURS")
+# Price samples older than this many days are deleted daily (0 = keep forever; agents/services/retention.py).
+SPOT_PRICE_RETENTION_DAYS = env("SPOT_PRICE_RETENTION_DAYS")
+ONDEMAND_PRICE_RETENTION_DAYS = env("ONDEMAND_PRICE_RETENTION_DAYS")
 # A pool that just produced a termination notice is not chosen for failover for this long.
 POOL_COOLDOWN_SECONDS = env("POOL_COOLDOWN_SECONDS")
 # A pool whose latest price is older than this is not a failover candidate.

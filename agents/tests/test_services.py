@@ -9,7 +9,8 @@ from django.utils import timezone
 from agents.models import Agent, Command, Instance, OnDemandPriceSample, SpotPool, SpotPriceSample, SystemEvent
 from agents.services.commands import NoSpotPool, command_issue, command_mark_executed, commands_claim_pending
 from agents.services.pools import pool_parse_id, pool_select, region_of_az
-from agents.services.pricing import PoolQuote, PricingReport, ondemand_price_get, pricing_is_fallback, pricing_report_record
+from agents.services.ondemand import ondemand_price_get
+from agents.services.pricing import PoolQuote, PricingReport, pricing_is_fallback, pricing_report_record
 from agents.services.registration import HeartbeatPayload, RegisterPayload, agent_heartbeat, agent_register
 from agents.services.switches import savings_impact
 from agents.tests.factories import AgentFactory, CommandFactory, ReplicaFactory, SpotPoolFactory
