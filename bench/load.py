@@ -881,6 +881,7 @@ def main() -> int:
     try:
         import redis
 
+        print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the start", flush=True)
         redis_client = redis.Redis.from_url(args.redis_url)
         redis_client.flushdb()
         mysql(f"DROP DATABASE IF EXISTS `{db}`")
@@ -950,8 +951,9 @@ def main() -> int:
                     f"{t} {rounds[t][-1]['per']['all']['rps']:.0f} req/s p99 {rounds[t][-1]['per']['all']['p99']:.0f} ms"
                     for t in targets), flush=True)
             results = {t: median_of(rounds[t]) for t in targets}
+            # Other work on the machine moves absolute numbers (not much the ratios): say how busy it was.
             title = (f"level {lv}: {conf['title']} (medians of {args.rounds} round(s) of {args.duration:.0f}s; "
-                     f"counts summed)")
+                     f"counts summed; load average now {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
             print_table(title, results)
             report["levels"][lv] = {"title": conf["title"], "results": results}
 
