@@ -601,6 +601,7 @@ def median_of(rounds: list[dict]) -> dict:
         per[ep] = {k: statistics.median(row[k] for row in rows) for k in ("rps", "p50", "p95", "p99")}
         per[ep].update({k: sum(row[k] for row in rows) for k in ("n", "non2xx", "errors")})
     out = {"per": per, "rounds": len(rounds), "dropped": sum(r["dropped"] for r in rounds),
+           "cpu": {k: statistics.median(r["cpu"][k] for r in rounds) for k in rounds[0].get("cpu", {})},
            "lag_p99": statistics.median(r["lag_p99"] for r in rounds),
            "gen_cpu_us": statistics.median(r["gen_cpu_us"] for r in rounds),
            "bad_statuses": {}, "error_kinds": {}}
@@ -629,6 +630,8 @@ def print_table(title: str, results: dict[str, dict]) -> None:
             extra.append(f"not sent (over {INFLIGHT_CAP} in flight): {res['dropped']}")
             extra.append(f"generator send lag p99 {res['lag_p99']:.1f} ms")
         extra.append(f"generator CPU {res['gen_cpu_us']:.0f} us/request")
+        if res.get("cpu"):
+            extra.append("CPU % of one core: " + ", ".join(f"{k} {v:.0f}" for k, v in res["cpu"].items()))
         if res["bad_statuses"]:
             extra.append("non-2xx: " + ", ".join(f"{k} x{v}" for k, v in sorted(res["bad_statuses"].items())))
         if res["error_kinds"]:
@@ -687,6 +690,34 @@ def _killpg(pgid: int, sig: int) -> None:
         os.killpg(pgid, sig)
     except (ProcessLookupError, PermissionError):
         pass
+
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_snapshot(groups: dict[str, int]) -> dict[str, float]:
+    """CPU seconds so far of each started process group, and of MariaDB and Redis (read from /proc)."""
+    out = {name: 0.0 for name in groups}
+    out.update({"mariadb": 0.0, "redis": 0.0})
+    by_pgid = {pgid: name for name, pgid in groups.items()}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat") as fh:
+                raw = fh.read()
+        except OSError:
+            continue
+        comm = raw[raw.index("(") + 1:raw.rindex(")")]
+        fields = raw[raw.rindex(")") + 2:].split()
+        pgid, cpu = int(fields[2]), (int(fields[11]) + int(fields[12])) / _TICK
+        if pgid in by_pgid:
+            out[by_pgid[pgid]] += cpu
+        elif comm in ("mariadbd", "mysqld"):
+            out["mariadb"] += cpu
+        elif comm == "redis-server":
+            out["redis"] += cpu
+    return out
 
 
 def free_port() -> int:
@@ -826,15 +857,18 @@ def log_summary(workdir: Path) -> None:
         log = workdir / f"{name}.log"
         if not log.exists():
             continue
-        lines = log.read_text(errors="replace").splitlines()
-        errors = [ln for ln in lines if " ERROR " in ln or "Error:" in ln or "Exception" in ln]
-        kinds = {}
-        for ln in errors:
-            key = ln.split("Error:", 1)[0][-60:] + "Error" if "Error:" in ln else ln[-80:]
-            kinds[key] = kinds.get(key, 0) + 1
-        top = sorted(kinds.items(), key=lambda kv: -kv[1])[:4]
-        print(f"{name} log: {log} ({len(errors)} error lines" + (": " + "; ".join(f"{v} x {k.strip()}" for k, v in top)
-                                                               if top else "") + ")")
+        text = log.read_text(errors="replace")
+        found = {"deadlocks (MySQL 1213)": text.count("(1213, ") // 2,  # each is logged twice (cause, effect)
+                 "lock wait timeouts (MySQL 1205)": text.count("(1205, ") // 2,
+                 "tracebacks": text.count("Traceback (most recent call last)")}
+        for line in text.splitlines():
+            if "Internal Server Error: " in line:
+                path = line.split("Internal Server Error: ", 1)[1].strip()
+                key = "500 on " + path.rsplit("/", 1)[-1].split("?")[0]
+                found[key] = found.get(key, 0) + 1
+        found = {k: v for k, v in found.items() if v}
+        print(f"{name} log: {log}" + (" (" + ", ".join(f"{k}: {v}" for k, v in found.items()) + ")" if found else
+                                      " (no errors)"))
 
 
 def main() -> int:
@@ -926,9 +960,14 @@ def main() -> int:
         def phase(target: str, spec: dict, agents: list) -> dict:
             stack.check_alive()
             spec = dict(spec, port=targets[target], token=token)
+            groups = {name: proc.pid for name, proc, _ in stack.procs}
+            cpu0, wall0 = cpu_snapshot(groups), time.monotonic()
             results = run_parallel(spec, agents, args.procs)
+            cpu1, wall = cpu_snapshot(groups), time.monotonic() - wall0
             stack.check_alive()
             summary = summarize(results, spec)
+            # Share of one core per process group over the phase (the generator's own CPU is above).
+            summary["cpu"] = {k: 100 * (cpu1[k] - cpu0[k]) / wall for k in cpu1}
             wait_idle(targets[target])
             return summary
 
