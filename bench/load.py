@@ -851,6 +851,34 @@ def verify_burst(db: str, agents: list, notices: list) -> list[str]:
     return [f"{v} {k}" for k, v in sorted(counts.items())]
 
 
+def print_targets(report: dict) -> None:
+    """Issue 8's acceptance targets, as read from this run (information only: the exit code ignores them)."""
+    lines = []
+    levels = report["levels"]
+    if "a" in levels:
+        s, c = levels["a"]["results"]["server"]["per"]["all"], levels["a"]["results"]["ceiling"]["per"]["all"]
+        ratio = s["rps"] / max(c["rps"], 1e-9)
+        lines.append((ratio >= 0.8, f"max throughput >= 80% of the ceiling's (level a): {ratio:.0%}"))
+    if "b" in levels:
+        res = levels["b"]["results"]
+        ratio = res["server"]["per"]["all"]["p99"] / max(res["ceiling"]["per"]["all"]["p99"], 1e-9)
+        kept = res["server"]["kept_up_rounds"] == res["server"]["rounds"]
+        lines.append((kept and ratio <= 1.5, f"keeps up with 1,200 req/s (level b): {res['server']['kept_up_rounds']}/"
+                      f"{res['server']['rounds']} rounds, p99 {ratio:.1f}x the ceiling's (<= 1.5x)"))
+    if levels:
+        bad = sum(lv["results"]["server"]["per"]["all"][k] for lv in levels.values() for k in ("non2xx", "errors"))
+        lines.append((bad == 0, f"zero non-2xx answers and transport errors at every level: {bad}"))
+    if "burst" in report:
+        row = report["burst"]["server"]["notices"]
+        lines.append((row["p99"] < 100 and row["non2xx"] == 0 and row["errors"] == 0,
+                      f"termination burst p99 < 100 ms: {row['p99']:.0f} ms"))
+        lines.append((not report["burst"]["problems"], "exactly one decision per agent in the database"))
+    if lines:
+        print("\ntargets of issue 8 (information; the exit code does not depend on them):")
+        for ok, text in lines:
+            print(f"  [{'met' if ok else 'NOT met'}] {text}")
+
+
 def log_summary(workdir: Path) -> None:
     """Say where the logs are and what the server logged as errors (e.g. the deadlocks of issue 8)."""
     for name in ("server", "celery"):
@@ -900,6 +928,7 @@ def main() -> int:
     def on_signal(signum, frame):
         raise SystemExit(f"stopped by signal {signum}")
 
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C stops cleanly even if started ignoring it
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGHUP, on_signal)
 
@@ -1022,6 +1051,7 @@ def main() -> int:
             report["burst"] = {t: {"notices": res["per"][NOTICE], "steady": res["per"]["all"]}
                                for t, res in burst.items()}
             report["burst"]["problems"] = problems
+        print_targets(report)
         if args.json:
             Path(args.json).write_text(json.dumps(report, indent=2, default=str))
         return 0
