@@ -1,4 +1,6 @@
 """Shared fixtures. Tests run against the database of DATABASE_URL: MariaDB under `make test`."""
+import os
+
 import pytest
 from rest_framework.test import APIClient
 
@@ -32,9 +34,24 @@ def other_api(other_client) -> APIClient:
     return bearer(other_client)
 
 
+TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
 @pytest.fixture(autouse=True)
-def _clear_cache():
+def _clear_cache(settings):
+    """Every test starts with empty caches; the hot path's caches run on the real Redis
+    (TEST_REDIS_URL), as in production."""
     from django.core.cache import cache
 
+    from agents.cache import agent_cache_clear_local
+    from clients.tokens import token_cache
+    from spotbackend.hotcache import hot_client, hot_reset
+
     cache.clear()
+    settings.HOTCACHE_REDIS_URL = TEST_REDIS_URL
+    hot_reset()
+    hot_client().flushdb()
+    token_cache.clear()
+    agent_cache_clear_local()
     yield
+    hot_reset()

@@ -1,3 +1,5 @@
+from datetime import timedelta
+
 from django import forms
 from django.contrib import admin
 from django.contrib.admin.helpers import ActionForm
@@ -6,6 +8,7 @@ from django.utils import timezone
 from agents.models import (
     Agent,
     Command,
+    Decision,
     Instance,
     OnDemandPriceSample,
     PoolRiskAnalysis,
@@ -33,6 +36,43 @@ class InstanceInline(admin.TabularInline):
     show_change_link = True
 
 
+class DecisionInline(admin.TabularInline):
+    """The agent's automatic decisions and why (issue 9, item 8), newest first."""
+
+    model = Decision
+    extra = 0
+    fields = ("created_at", "kind", "action", "dry_run", "target_mode", "target_pool_id", "target_price",
+              "target_risk", "reason")
+    readonly_fields = fields
+    can_delete = False
+    show_change_link = True
+    ordering = ("-created_at",)
+    verbose_name_plural = "decisions of the last 30 days (all: Decisions)"
+
+    def get_queryset(self, request):
+        # An agent page stays small however long the agent has lived.
+        return super().get_queryset(request).filter(created_at__gte=timezone.now() - timedelta(days=30))
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Decision)
+class DecisionAdmin(admin.ModelAdmin):
+    list_display = ("created_at", "agent", "client", "kind", "action", "dry_run", "target_pool_id", "target_mode")
+    list_filter = ("kind", "dry_run", "client")
+    search_fields = ("action", "reason", "instance_id", "target_pool_id", "agent__hostname", "agent__logical_agent_id")
+    list_select_related = ("agent", "client")
+    raw_id_fields = ("agent", "client", "termination_event", "replica", "command")
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(Agent)
 class AgentAdmin(admin.ModelAdmin):
     list_display = (
@@ -44,7 +84,7 @@ class AgentAdmin(admin.ModelAdmin):
     list_select_related = ("client",)
     readonly_fields = ("id", "registered_at", "updated_at")
     raw_id_fields = ("current_pool",)
-    inlines = [InstanceInline]
+    inlines = [InstanceInline, DecisionInline]
 
 
 @admin.register(Instance)

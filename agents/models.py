@@ -299,6 +299,10 @@ class Replica(models.Model):
         "agents.TerminationEvent", null=True, blank=True, on_delete=models.SET_NULL, related_name="replicas"
     )
     status_reason = models.TextField(blank=True, default="")
+    # The switch command that carries out the promotion of a replica the agent never launched (issue 9).
+    promote_command = models.ForeignKey(
+        "agents.Command", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     ready_at = models.DateTimeField(null=True, blank=True)
@@ -432,3 +436,59 @@ class PoolRiskAnalysis(models.Model):
             models.CheckConstraint(condition=_in("recommendation", RiskRecommendation), name="pool_risk_rec_valid"),
             models.CheckConstraint(condition=Q(risk_score__gte=0, risk_score__lte=1), name="pool_risk_score_range"),
         ]
+
+
+class DecisionKind(models.TextChoices):
+    TERMINATION = "termination", "Termination notice"
+    REBALANCE = "rebalance", "Rebalance recommendation"
+    FAILOVER_POOL = "failover_pool", "Failover pool choice"
+    AUTO_SWITCH = "auto_switch", "Automatic switch"
+    EXPIRY = "expiry", "Expiry"
+    PROMOTION = "promotion", "Promotion"
+
+
+class Decision(models.Model):
+    """One automatic decision, with its inputs and reason in typed columns (issue 9, item 8): what the
+    server decided, on what, and why. `dry_run`: the client's dry-run was on, so the agent was told
+    nothing: the decision is what the server *would have* done."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    client = models.ForeignKey("clients.Client", on_delete=models.CASCADE, related_name="decisions")
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="decisions")
+    kind = models.CharField(max_length=16, choices=DecisionKind.choices)
+    action = models.CharField(max_length=64)
+    dry_run = models.BooleanField(default=False)
+    reason = models.TextField(blank=True, default="")
+    # Inputs: the instance and pool concerned, the target chosen (with its price and risk then), the deadline.
+    instance_id = models.CharField(max_length=64, blank=True, default="")
+    from_pool_id = models.CharField(max_length=100, blank=True, default="")
+    target_mode = models.CharField(max_length=16, blank=True, default="")
+    target_pool_id = models.CharField(max_length=100, blank=True, default="")
+    target_price = models.DecimalField(null=True, blank=True, **PRICE)
+    target_risk = models.CharField(max_length=16, blank=True, default="")
+    deadline = models.DateTimeField(null=True, blank=True)
+    # What it concerned or produced.
+    termination_event = models.ForeignKey(
+        TerminationEvent, null=True, blank=True, on_delete=models.SET_NULL, related_name="decisions"
+    )
+    replica = models.ForeignKey(Replica, null=True, blank=True, on_delete=models.SET_NULL, related_name="decisions")
+    command = models.ForeignKey(Command, null=True, blank=True, on_delete=models.SET_NULL, related_name="decisions")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "decisions"
+        ordering = ["-created_at"]
+        constraints = [models.CheckConstraint(condition=_in("kind", DecisionKind), name="decision_kind_valid")]
+        indexes = [
+            models.Index(fields=["client", "-created_at"], name="decision_client_time_idx"),
+            models.Index(fields=["agent", "-created_at"], name="decision_agent_time_idx"),
+        ]
+
+    @property
+    def summary(self) -> str:
+        target = self.target_pool_id or self.target_mode
+        text = f"{self.get_kind_display()}: {self.action.replace('_', ' ')}" + (f" -> {target}" if target else "")
+        return f"Would have: {text} (dry run)" if self.dry_run else text
+
+    def __str__(self) -> str:
+        return self.summary

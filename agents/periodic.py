@@ -2,6 +2,8 @@
 Kept apart from agents/tasks.py (notifications); registered with the worker through CELERY_IMPORTS."""
 from celery import shared_task
 
+from agents.services.heartbeats import heartbeats_flush
+from agents.services.replicas import replicas_sweep
 from agents.services.risk import pool_risk_analyze_all
 from agents.services.sweeps import agents_mark_stale_offline
 
@@ -16,3 +18,15 @@ def stale_agents_sweep() -> dict:
 def pool_risk_analysis() -> dict:
     """Score every spot pool; alert once when one enters `avoid`."""
     return pool_risk_analyze_all()
+
+
+@shared_task(name="agents.periodic.replica_lifecycle_sweep")
+def replica_lifecycle_sweep() -> dict:
+    """No replica dead ends: stuck replicas end with a reason, overdue ready emergency replicas are promoted."""
+    return replicas_sweep()
+
+
+@shared_task(name="agents.periodic.heartbeats_flush", ignore_result=True)
+def heartbeats_flush_task() -> dict:
+    """Write the heartbeats kept in Redis to the database in bulk."""
+    return {"flushed": heartbeats_flush()}

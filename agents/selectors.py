@@ -4,6 +4,7 @@ import uuid
 from django.conf import settings
 from rest_framework.exceptions import NotFound
 
+from agents.cache import agent_config_cached, agent_config_fill, agent_owner_get
 from agents.models import Agent
 from agents.services.status import agent_effective_status
 
@@ -33,20 +34,44 @@ def agent_get_for_client(*, client, agent_id, for_update: bool = False) -> Agent
     return get_owned_or_404(Agent.objects.filter(client=client), agent_id, label="Agent", for_update=for_update)
 
 
-def agent_config(*, agent: Agent) -> dict:
-    """What the agent polls every minute. It reads `enabled` (always present: a config without it
-    re-enables the agent); the rest is for the dashboard and newer agents."""
+CONFIG_FIELDS = ("enabled", "auto_switch_enabled", "auto_terminate_enabled", "manual_replica_enabled", "replica_count")
+
+
+def agent_owned_pk(*, client, agent_id):
+    """The caller's own agent's id, or 404 (also for another client's agent, 'None' and malformed
+    ids). Cached per process: an agent belongs to one client forever (agents/cache.py)."""
+    pk = parse_uuid(agent_id)
+    if pk is None or agent_owner_get(agent_pk=pk) != client.pk:
+        raise NotFound("Agent not found.")
+    return pk
+
+
+def _config_from(agent_pk, values: dict) -> dict:
     return {
-        "agent_id": str(agent.pk),
-        "enabled": agent.enabled,
-        "auto_switch_enabled": agent.auto_switch_enabled,
-        "auto_terminate_enabled": agent.auto_terminate_enabled,
-        "manual_replica_enabled": agent.manual_replica_enabled,
-        "replica_count": agent.replica_count,
+        "agent_id": str(agent_pk),
+        **{name: values[name] for name in CONFIG_FIELDS},
         "AUTO_CLEANUP_ENABLED": settings.AUTO_CLEANUP_ENABLED,
         "CLEANUP_SNAPSHOTS_DAYS": settings.CLEANUP_SNAPSHOTS_DAYS,
         "CLEANUP_AMIS_DAYS": settings.CLEANUP_AMIS_DAYS,
     }
+
+
+def agent_config(*, agent: Agent) -> dict:
+    """What the agent polls every minute. It reads `enabled` (always present: a config without it
+    re-enables the agent); the rest is for the dashboard and newer agents."""
+    return _config_from(agent.pk, {name: getattr(agent, name) for name in CONFIG_FIELDS})
+
+
+def agent_config_for_client(*, client, agent_id) -> dict:
+    """`agent_config` of the caller's own agent; no query while the cached settings are valid."""
+    pk = agent_owned_pk(client=client, agent_id=agent_id)
+    values, seen = agent_config_cached(agent_pk=pk)
+    if values is None:
+        values = Agent.objects.filter(pk=pk, client=client).values(*CONFIG_FIELDS).first()
+        if values is None:
+            raise NotFound("Agent not found.")
+        agent_config_fill(agent_pk=pk, seen=seen, values=values)
+    return _config_from(pk, values)
 
 
 def agent_summary(*, agent: Agent, now=None) -> dict:
@@ -104,3 +129,14 @@ def replica_config(*, agent: Agent) -> dict:
         "current_pool_id": agent.current_pool_id or "",
         "replicas": [replica_item(r) for r in live],
     }
+
+
+def decisions_for_client(*, client, limit: int = 50, offset: int = 0) -> dict:
+    """GET /api/client/{client_id}/decisions (issue 9, item 8): one page of the client's automatic
+    decisions, newest first, with the total for paging. Two queries."""
+    from agents.models import Decision
+    from agents.services.decisions import decision_item
+
+    qs = Decision.objects.filter(client=client)
+    page = qs.order_by("-created_at", "-pk")[offset : offset + limit]
+    return {"decisions": [decision_item(d) for d in page], "total": qs.count()}

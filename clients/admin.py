@@ -6,8 +6,8 @@ from clients.services import client_token_rotate
 
 @admin.register(Client)
 class ClientAdmin(admin.ModelAdmin):
-    list_display = ("name", "email", "is_active", "token_prefix", "created_at")
-    list_filter = ("is_active", "created_at")
+    list_display = ("name", "email", "is_active", "dry_run", "token_prefix", "created_at")
+    list_filter = ("is_active", "dry_run", "created_at")
     search_fields = ("name", "email", "id")
     readonly_fields = ("id", "token_prefix", "created_at", "updated_at")
     actions = ["rotate_token"]

@@ -17,6 +17,9 @@ class Client(models.Model):
     # First characters of the token, so staff can tell tokens apart without being able to use one.
     token_prefix = models.CharField(max_length=12, editable=False, blank=True)
     is_active = models.BooleanField(default=True)
+    # Issue 9: the server decides and records everything but tells the agents nothing (no emergency
+    # replica, no automatic command): operators try the automation before trusting it.
+    dry_run = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

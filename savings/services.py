@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Callable, Iterable
 
 from django.db import transaction
-from django.db.models import OuterRef, Q, Subquery
+from django.db.models import F, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from agents.models import Instance, Mode, OnDemandPriceSample, SpotPool, SpotPriceSample, Switch
@@ -130,6 +130,21 @@ def _ondemand_lines(*, keys: set[tuple[str, str]], start: datetime, end: datetim
     return lines
 
 
+def _paid_until(inst: Instance, *, now: datetime, default: datetime) -> datetime:
+    """Where an instance's interval ends: its stored end; else, when its agent has gone silent
+    (offline, or no heartbeat within AGENT_HEARTBEAT_TIMEOUT), the agent's last sign of life (the
+    stale sweep writes the same end, but runs only every few hours); else `default` (still running).
+    Reads `agent_hb` and `agent_status`, annotated on the instance query."""
+    from django.conf import settings
+
+    if inst.ended_at is not None:
+        return inst.ended_at
+    hb = inst.agent_hb
+    if inst.agent_status == "offline" or hb is None or hb < now - timedelta(seconds=settings.AGENT_HEARTBEAT_TIMEOUT):
+        return hb or inst.started_at
+    return default
+
+
 def savings_day_calculate(*, client: Client, day: date, now: datetime | None = None) -> DaySavings:
     """Compute (without storing) one client's savings for one UTC day; today counts up to `now`."""
     now = now or timezone.now()
@@ -142,12 +157,13 @@ def savings_day_calculate(*, client: Client, day: date, now: datetime | None = N
         Instance.objects.filter(client=client, started_at__lt=end)
         .filter(Q(ended_at__isnull=True) | Q(ended_at__gt=start))
         .only("instance_id", "instance_type", "region", "mode", "pool_id", "started_at", "ended_at")
+        .annotate(agent_hb=F("agent__last_heartbeat_at"), agent_status=F("agent__status"))
     )
     spot = _spot_lines(pool_ids={i.pool_id for i in instances if i.mode == Mode.SPOT and i.pool_id}, start=start, end=end)
     ondemand = _ondemand_lines(keys={(i.instance_type, i.region) for i in instances}, start=start, end=end)
     for inst in instances:
         a = max(inst.started_at, start)
-        b = min(inst.ended_at or end, end)
+        b = min(_paid_until(inst, now=now, default=end), end)
         if b <= a or inst.mode not in (Mode.SPOT, Mode.ONDEMAND):
             continue  # mode unknown (v3 before its first pricing report): neither paid price nor savings known
         od_line = ondemand.get((inst.instance_type, inst.region), EMPTY_LINE)

@@ -1,5 +1,22 @@
 """Input fields that refuse the wrong JSON type instead of coercing it (API.md §0: name the field)."""
+import copy
+
 from rest_framework import serializers
+
+
+class FlatSerializer(serializers.Serializer):
+    """A serializer of plain fields (no nested serializers) whose fields are shallow-copied per use
+    instead of deep-copied: half the cost of parsing a heartbeat, the most frequent body there is
+    (docs/PERFORMANCE.md). Binding sets attributes on the copy only; shared parts are read-only."""
+
+    def get_fields(self):
+        fields = {}
+        for name, field in self._declared_fields.items():
+            field = copy.copy(field)
+            if getattr(field, "child", None) is not None:
+                field.child = copy.copy(field.child)
+            fields[name] = field
+        return fields
 
 
 class StrictCharField(serializers.CharField):

@@ -1,4 +1,4 @@
-"""The three scheduled jobs (ARCHITECTURE.md §6), defined in code and synced into django-celery-beat's
+"""The scheduled jobs (ARCHITECTURE.md §6), defined in code and synced into django-celery-beat's
 tables after every `migrate`. A changed setting takes effect on the next deploy; a job a staff member
 paused in the admin (enabled=False) stays paused."""
 from dataclasses import dataclass
@@ -13,6 +13,7 @@ class Job:
     description: str
     crontab: dict | None = None  # minute/hour fields, UTC
     every_hours: int | None = None
+    every_seconds: int | None = None
 
 
 def scheduled_jobs() -> list[Job]:
@@ -35,6 +36,19 @@ def scheduled_jobs() -> list[Job]:
             description="Risk score of every spot pool; alert when a pool enters avoid.",
             crontab={"minute": "*/15", "hour": "*"},
         ),
+        Job(
+            name="Heartbeat flush",
+            task="agents.periodic.heartbeats_flush",
+            description="Heartbeats kept in Redis are written to the database in bulk.",
+            every_seconds=settings.HEARTBEAT_FLUSH_SECONDS,
+        ),
+        Job(
+            name="Replica lifecycle",
+            task="agents.periodic.replica_lifecycle_sweep",
+            description="Replicas stuck for REPLICA_STUCK_MINUTES are ended; ready emergency replicas "
+            "past their notice's deadline are promoted.",
+            crontab={"minute": "*/5", "hour": "*"},
+        ),
     ]
 
 
@@ -49,6 +63,10 @@ def periodic_tasks_sync(*, using: str = "default") -> list[str]:
             crontab, _ = CrontabSchedule.objects.using(using).get_or_create(
                 minute=job.crontab["minute"], hour=job.crontab["hour"], day_of_week="*", day_of_month="*",
                 month_of_year="*", timezone="UTC",
+            )
+        elif job.every_seconds is not None:
+            interval, _ = IntervalSchedule.objects.using(using).get_or_create(
+                every=job.every_seconds, period=IntervalSchedule.SECONDS
             )
         else:
             interval, _ = IntervalSchedule.objects.using(using).get_or_create(

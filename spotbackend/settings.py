@@ -24,6 +24,7 @@ env = environ.Env(
     POOL_COOLDOWN_SECONDS=(int, 600),
     PRICE_FRESHNESS_SECONDS=(int, 3600),
     COMMAND_DELIVERY_TIMEOUT=(int, 1800),
+    REPLICA_STUCK_MINUTES=(int, 15),
     CONN_MAX_AGE=(int, 60),
 )
 env_file = BASE_DIR / ".env"
@@ -61,6 +62,15 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
+# Only the admin needs these; /api/ and /health run without them (spotbackend/handlers.py).
+ADMIN_ONLY_MIDDLEWARE = [
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
 ROOT_URLCONF = "spotbackend.urls"
 # The agents and the installers never follow a redirect to a slashed URL.
 APPEND_SLASH = False
@@ -86,7 +96,8 @@ DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'spotbackend.sqlite3'}"),
 }
 DATABASES["default"]["CONN_MAX_AGE"] = env("CONN_MAX_AGE")
-DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# A ping before every request costs the hot path ~7 % (docs/PERFORMANCE.md); off by default.
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("DB_CONN_HEALTH_CHECKS", default=False)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.mysql":
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {
@@ -121,9 +132,39 @@ STATIC_ROOT = VAR_DIR / "static"
 
 # --- Redis: Celery broker and cache -------------------------------------------------------------
 REDIS_URL = env("REDIS_URL", default="")
+# Redis only accelerates: every call has this socket timeout (seconds), and after a failure a process
+# leaves Redis alone for REDIS_RETRY_SECONDS and reads the database instead (docs/PERFORMANCE.md).
+REDIS_SOCKET_TIMEOUT = env.float("REDIS_SOCKET_TIMEOUT", default=0.25)
+REDIS_RETRY_SECONDS = env.float("REDIS_RETRY_SECONDS", default=5.0)
+# The agent hot path's caches (token -> client, agent config, "no pending command"): REDIS_URL, or
+# none (every answer from the database, tokens cached AUTH_EPOCH_CHECK_SECONDS at most).
+HOTCACHE_REDIS_URL = env("HOTCACHE_REDIS_URL", default=REDIS_URL)
+# How often each process checks whether any client changed (token rotated, deactivated): a rotated
+# token stops working everywhere within this many seconds.
+AUTH_EPOCH_CHECK_SECONDS = env.float("AUTH_EPOCH_CHECK_SECONDS", default=2.0)
+AUTH_CACHE_TTL = env.int("AUTH_CACHE_TTL", default=300)
+# Upper bounds on staleness should an invalidation be lost while Redis was unreachable.
+AGENT_CONFIG_CACHE_TTL = env.int("AGENT_CONFIG_CACHE_TTL", default=600)
+AGENT_NO_COMMAND_CACHE_TTL = env.int("AGENT_NO_COMMAND_CACHE_TTL", default=300)
+# A heartbeat that changes nothing is kept in Redis and written to the database in bulk every
+# HEARTBEAT_FLUSH_SECONDS (last_heartbeat_at is accurate to that); a web process flushes itself when
+# the oldest pending heartbeat is older than HEARTBEAT_FLUSH_OVERDUE_SECONDS (Celery not running).
+HEARTBEAT_WRITE_BEHIND = env.bool("HEARTBEAT_WRITE_BEHIND", default=True)
+HEARTBEAT_FLUSH_SECONDS = env.int("HEARTBEAT_FLUSH_SECONDS", default=5)
+HEARTBEAT_FLUSH_OVERDUE_SECONDS = env.int("HEARTBEAT_FLUSH_OVERDUE_SECONDS", default=30)
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CACHES = {
+        "default": {
+            "BACKEND": "spotbackend.cache.FailSoftRedisCache",
+            "LOCATION": REDIS_URL,
+            "OPTIONS": {
+                "socket_timeout": REDIS_SOCKET_TIMEOUT,
+                "socket_connect_timeout": REDIS_SOCKET_TIMEOUT,
+                "health_check_interval": 0,
+            },
+        }
+    }
 else:
     # Embedded default: kombu's filesystem transport needs no server (single host only).
     CELERY_BROKER_URL = "filesystem://"
@@ -190,3 +231,5 @@ POOL_COOLDOWN_SECONDS = env("POOL_COOLDOWN_SECONDS")
 PRICE_FRESHNESS_SECONDS = env("PRICE_FRESHNESS_SECONDS")
 # A delivered command with no executed callback or re-register after this long is expired as failed.
 COMMAND_DELIVERY_TIMEOUT = env("COMMAND_DELIVERY_TIMEOUT")
+# A replica still launching/syncing (or promoting after its switch closed) this long is ended (issue 9).
+REPLICA_STUCK_MINUTES = env("REPLICA_STUCK_MINUTES")

@@ -1,16 +1,11 @@
-"""
-WSGI config for spotbackend project.
-
-It exposes the WSGI callable as a module-level variable named ``application``.
-
-For more information on this file, see
-https://docs.djangoproject.com/en/5.2/howto/deployment/wsgi/
-"""
-
+"""WSGI entry point (gunicorn spotbackend.wsgi:application)."""
 import os
 
-from django.core.wsgi import get_wsgi_application
+import django
 
-os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'spotbackend.settings')
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "spotbackend.settings")
+django.setup(set_prefix=False)
 
-application = get_wsgi_application()
+from spotbackend.handlers import SplitApplication  # noqa: E402
+
+application = SplitApplication()

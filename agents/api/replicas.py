@@ -8,7 +8,7 @@ from agents.selectors import replica_config, replica_item
 from agents.services.replicas import (
     replica_create,
     replica_get_for_agent,
-    replica_promote,
+    replica_promote_request,
     replica_status_update,
     replica_terminate,
 )
@@ -77,9 +77,7 @@ class ReplicaDetailApi(AgentApi):
 class ReplicaPromoteApi(AgentApi):
     def post(self, request, agent_id, replica_id):
         agent = self.get_agent(agent_id)
-        replica = replica_promote(agent=agent, replica_id=replica_id)
-        return Response({"success": True, "message": "Replica promoted", "replica_id": str(replica.pk),
-                         "instance_id": replica.instance_id, "status": replica.status})
+        return Response(replica_promote_request(agent=agent, replica_id=replica_id).as_response())
 
 
 class ReplicaStatusApi(AgentApi):

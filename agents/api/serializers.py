@@ -1,14 +1,14 @@
 """Input serializers for the agent's calls. They parse and type-check; decisions live in services."""
 from rest_framework import serializers
 
-from spotbackend.fields import PriceField, StrictBooleanField, StrictCharField
+from spotbackend.fields import FlatSerializer, PriceField, StrictBooleanField, StrictCharField
 
 
 def _opt_str(**kwargs):
     return StrictCharField(required=False, allow_null=True, allow_blank=True, **kwargs)
 
 
-class RegisterInput(serializers.Serializer):
+class RegisterInput(FlatSerializer):
     client_token = _opt_str()
     hostname = _opt_str(max_length=255)
     instance_id = StrictCharField(max_length=64)
@@ -23,7 +23,7 @@ class RegisterInput(serializers.Serializer):
     public_ip = _opt_str(max_length=64)
 
 
-class HeartbeatInput(serializers.Serializer):
+class HeartbeatInput(FlatSerializer):
     status = serializers.ChoiceField(choices=["online", "disabled", "offline"], required=False, allow_null=True)
     monitored_instances = serializers.ListField(required=False, allow_null=True)
     instance_id = _opt_str(max_length=64)
@@ -32,7 +32,7 @@ class HeartbeatInput(serializers.Serializer):
     az = _opt_str(max_length=32)
 
 
-class ExecutedInput(serializers.Serializer):
+class ExecutedInput(FlatSerializer):
     success = StrictBooleanField(required=False, default=True)
     message = StrictCharField(required=False, allow_blank=True, allow_null=True, default="")
 

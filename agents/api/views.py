@@ -5,10 +5,16 @@ from rest_framework.views import APIView
 
 from agents.api import serializers as s
 from agents.models import Command
-from agents.selectors import agent_config, agent_get_for_client, agent_summary, parse_uuid
-from agents.services.commands import command_mark_executed, commands_claim_pending
+from agents.selectors import agent_config, agent_config_for_client, agent_get_for_client, agent_owned_pk, agent_summary, parse_uuid
+from agents.services.commands import command_mark_executed, commands_poll
 from agents.services.pricing import PoolQuote, PricingReport, pricing_is_fallback, pricing_report_record
-from agents.services.registration import HeartbeatPayload, RegisterPayload, agent_heartbeat, agent_register
+from agents.services.registration import (
+    HeartbeatPayload,
+    RegisterPayload,
+    agent_heartbeat,
+    agent_heartbeat_fast,
+    agent_register,
+)
 from agents.services.switches import SwitchReport, SwitchSide, switch_report_record
 
 
@@ -66,17 +72,18 @@ class RegisterApi(APIView):
 
 class HeartbeatApi(AgentApi):
     def post(self, request, agent_id):
-        agent = self.get_agent(agent_id)
+        agent_pk = agent_owned_pk(client=request.user, agent_id=agent_id)
         data = parse(s.HeartbeatInput, request)
-        outcome = agent_heartbeat(
-            agent=agent, payload=HeartbeatPayload(**clean(data, "status", "instance_id", "instance_type", "mode", "az"))
-        )
+        payload = HeartbeatPayload(**clean(data, "status", "instance_id", "instance_type", "mode", "az"))
+        if agent_heartbeat_fast(client=request.user, agent_pk=agent_pk, payload=payload):
+            return Response({"success": True, "recorded_as": "primary"})
+        outcome = agent_heartbeat(agent=self.get_agent(agent_pk), payload=payload)
         return Response({"success": True, "recorded_as": outcome})
 
 
 class ConfigApi(AgentApi):
     def get(self, request, agent_id):
-        return Response(agent_config(agent=self.get_agent(agent_id)))
+        return Response(agent_config_for_client(client=request.user, agent_id=agent_id))
 
 
 def command_item(command: Command) -> dict:
@@ -91,9 +98,8 @@ def command_item(command: Command) -> dict:
 
 class PendingCommandsApi(AgentApi):
     def get(self, request, agent_id):
-        agent = self.get_agent(agent_id)
         instance_id = request.query_params.get("instance_id", "")
-        commands = commands_claim_pending(agent=agent, instance_id=instance_id)
+        commands = commands_poll(client=request.user, agent_id=agent_id, instance_id=instance_id)
         return Response({"commands": [command_item(c) for c in commands]})
 
 

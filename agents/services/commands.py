@@ -5,8 +5,10 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from agents.cache import agent_has_no_command_cached, agent_no_command_fill
 from agents.locks import agent_lock
 from agents.models import MANUAL_PRIORITY, Agent, AgentStatus, Command, CommandStatus, Mode, SpotPool
+from agents.selectors import agent_get_for_client, agent_owned_pk
 from agents.services.events import system_event_log
 from agents.services.pools import pool_select
 from agents.services.status import agent_status_transition
@@ -64,6 +66,14 @@ def command_expire_stale(*, agent: Agent, now=None) -> Command | None:
         return None
     command_close(agent=agent, command=command, status=CommandStatus.EXPIRED, success=False, now=now,
                   message=_appended(command.message, "no answer from the agent in time"))
+    from agents.models import DecisionKind
+    from agents.services.decisions import decision_record
+
+    decision_record(agent=agent, kind=DecisionKind.EXPIRY, action="expire_command",
+                    reason=f"delivered at {command.delivered_at:%Y-%m-%d %H:%M:%S}Z, no answer within "
+                    f"COMMAND_DELIVERY_TIMEOUT ({settings.COMMAND_DELIVERY_TIMEOUT} s)",
+                    instance_id=command.delivered_instance_id, target_mode=command.target_mode,
+                    target_pool_id=command.target_pool_id or "", command_id=command.pk)
     system_event_log(
         agent=agent,
         event_type="command_expired",
@@ -107,6 +117,20 @@ def command_issue(
         metadata={"command_id": str(command.pk), "priority": priority},
     )
     return command
+
+
+def commands_poll(*, client, agent_id, instance_id: str = "") -> list[Command]:
+    """The agent's poll (API.md §1.4): no query while Redis knows the agent has no pending command;
+    otherwise read, claim, and remember "none" for the next polls (agents/cache.py)."""
+    agent_pk = agent_owned_pk(client=client, agent_id=agent_id)
+    none_known, seen = agent_has_no_command_cached(agent_pk=agent_pk)
+    if none_known:
+        return []
+    agent = agent_get_for_client(client=client, agent_id=agent_pk)
+    commands = commands_claim_pending(agent=agent, instance_id=instance_id)
+    # Nothing is pending now either way: one open command per agent, and a claimed one is delivered.
+    agent_no_command_fill(agent_pk=agent_pk, seen=seen)
+    return commands
 
 
 def commands_claim_pending(*, agent: Agent, instance_id: str = "") -> list[Command]:

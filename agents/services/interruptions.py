@@ -21,6 +21,7 @@ from agents.models import (
     AgentStatus,
     Command,
     CommandStatus,
+    DecisionKind,
     Mode,
     Replica,
     ReplicaStatus,
@@ -32,7 +33,9 @@ from agents.models import (
     TerminationEventType,
 )
 from agents.services.commands import command_expire_stale, command_issue
+from agents.services.decisions import client_dry_run, decision_record
 from agents.services.events import system_event_log
+from agents.services.instances import instance_is_known, instance_primary_end, instance_unknown_log
 from agents.services.pools import RISK_BUCKET, PoolChoice, pool_select
 from agents.services.status import agent_status_transition
 
@@ -42,6 +45,8 @@ AUTO_PRIORITY = 30
 REBALANCE_DEDUPE_WINDOW = timedelta(hours=1)
 # A notice without a termination time, seen again within this window, is the same notice.
 NOTICE_DEDUPE_WINDOW = timedelta(minutes=10)
+# AWS reclaims a spot instance two minutes after the notice: the end when a notice names no time.
+NOTICE_LEAD_TIME = timedelta(minutes=2)
 OPEN_EVENT = (TerminationEventStatus.DETECTED, TerminationEventStatus.HANDLING)
 
 # Decision names stored in TerminationEvent.action_taken.
@@ -154,15 +159,24 @@ def _live_replica(*, agent: Agent) -> Replica | None:
     return waiting[0] if waiting else None
 
 
-def _queue_auto_command(*, agent: Agent, choice: PoolChoice, source: str, reason: str, now: datetime) -> Command | None:
-    """Queue an automatic switch when no command is open and the agent's cooldown allows; else None."""
+class WouldQueue:
+    """Dry run: the automatic command the server would have queued (nothing is issued)."""
+
+    pk = ""
+
+
+def _queue_auto_command(*, agent: Agent, choice: PoolChoice, source: str, reason: str, now: datetime,
+                        dry_run: bool = False, termination_event=None):
+    """Queue an automatic switch when no command is open and the agent's cooldown allows; else None.
+    In dry run nothing is issued: a WouldQueue stands for the command. Either way the automatic switch
+    is recorded as a decision."""
     command_expire_stale(agent=agent, now=now)
     if Command.objects.filter(agent=agent, is_open=True).exists():
         return None
     recent = now - timedelta(seconds=settings.POOL_COOLDOWN_SECONDS)
     if Command.objects.filter(agent=agent, source__in=("rebalance", "termination"), created_at__gte=recent).exists():
         return None
-    return command_issue(
+    command = WouldQueue() if dry_run else command_issue(
         agent=agent,
         target_mode=choice.target_mode,
         target_pool_id=choice.pool.pk if choice.pool is not None else "",
@@ -170,6 +184,11 @@ def _queue_auto_command(*, agent: Agent, choice: PoolChoice, source: str, reason
         source=source,
         reason=reason[:2000],
     )
+    decision_record(agent=agent, kind=DecisionKind.AUTO_SWITCH, action=f"queue_{source}_switch", dry_run=dry_run,
+                    reason=reason, instance_id=agent.instance_id, from_pool_id=agent.current_pool_id,
+                    target_mode=choice.target_mode, target_pool=choice.pool, termination_event=termination_event,
+                    command_id=command.pk or None)
+    return command
 
 
 def _event_get_or_create(*, agent: Agent, instance_id: str, event_type: str, notice_key: str, defaults: dict):
@@ -238,12 +257,26 @@ def _stored_termination(event: TerminationEvent) -> TerminationDecision:
     )
 
 
+UNKNOWN_INSTANCE_TEXT = "This instance was never registered for this agent; nothing recorded, nothing to do."
+
+
+def _unknown_instance_termination(*, agent: Agent, instance_id: str) -> TerminationDecision:
+    """A notice from an instance this agent never registered (issue 9, item 3): a system event at most,
+    no termination event, no change to the agent, and never a replica."""
+    instance_unknown_log(agent=agent, instance_id=instance_id, source="termination notice")
+    return TerminationDecision(event=TerminationEvent(), created=False, action=NOT_PRIMARY,
+                               create_emergency_replica=False, target_mode="", target_pool_id="",
+                               instructions=UNKNOWN_INSTANCE_TEXT)
+
+
 @transaction.atomic
 def termination_notice_handle(*, agent: Agent, notice: Notice, now: datetime | None = None) -> TerminationDecision:
     """Record the notice and decide, once per notice per instance (ARCHITECTURE.md §4)."""
     now = now or timezone.now()
     agent = agent_lock(agent_id=agent.pk)
     instance_id = notice.instance_id or agent.instance_id
+    if not instance_is_known(agent=agent, instance_id=instance_id):
+        return _unknown_instance_termination(agent=agent, instance_id=instance_id)
     key = _notice_key(agent=agent, instance_id=instance_id, notice=notice, now=now)
     is_primary = instance_id == agent.instance_id
     dying_pool_id = agent.current_pool_id if is_primary and agent.current_mode == Mode.SPOT else None
@@ -274,10 +307,14 @@ def termination_notice_handle(*, agent: Agent, notice: Notice, now: datetime | N
     event.status = (
         TerminationEventStatus.RESOLVED if decision.action == PROMOTE_REPLICA else
         TerminationEventStatus.DETECTED if decision.action in (NOTIFY_ONLY, NOT_PRIMARY) else
+        # Dry run: nothing was set in motion, nothing will resolve it.
+        TerminationEventStatus.DETECTED if event.metadata.get("dry_run") else
         TerminationEventStatus.HANDLING
     )
     if decision.action == PROMOTE_REPLICA:
         event.resolved_at = now
+        # replica_promote linked the replica with an UPDATE; this save must not write the old value back.
+        event.emergency_replica_id = decision.replica_id
     event.metadata = {
         **event.metadata,
         "target_mode": decision.target_mode,
@@ -289,12 +326,20 @@ def termination_notice_handle(*, agent: Agent, notice: Notice, now: datetime | N
     }
     event.save()
     decision.event = event
+    dry = bool(event.metadata.get("dry_run"))
+    decision_record(agent=agent, kind=DecisionKind.TERMINATION, action=decision.action, dry_run=dry,
+                    reason=event.metadata.get("reason", ""), instance_id=instance_id, from_pool_id=dying_pool_id,
+                    target_mode=decision.target_mode, target_pool_id=decision.target_pool_id,
+                    deadline=event.termination_time, termination_event=event,
+                    replica_id=decision.replica_id or None, command_id=decision.command_id or None)
 
     if is_primary:
         agent.last_termination_notice_at = now
         # Not `terminating` when a promotion already moved the agent onto a healthy instance.
         if decision.action != PROMOTE_REPLICA:
             agent_status_transition(agent=agent, to=AgentStatus.TERMINATING, save=False)
+            # The instance stops costing money at its termination time, whoever takes over (docs in README).
+            instance_primary_end(agent=agent, at=event.termination_time or (event.detected_at + NOTICE_LEAD_TIME))
         agent.save()
     system_event_log(
         agent=agent,
@@ -311,9 +356,14 @@ def termination_notice_handle(*, agent: Agent, notice: Notice, now: datetime | N
 
 
 def _termination_decide(*, agent: Agent, event: TerminationEvent, is_primary: bool, dying_pool, now) -> TerminationDecision:
+    dry = client_dry_run(agent=agent)
+
     def decided(action, *, create=False, mode="", pool_id="", instructions="", reason="", replica_id="", command_id=""):
-        event.metadata = {**event.metadata, "reason": reason}
-        return TerminationDecision(event=event, created=True, action=action, create_emergency_replica=create,
+        told = action in (CREATE_REPLICA, QUEUE_SWITCH)  # the only answers the agent acts on
+        event.metadata = {**event.metadata, "reason": reason, "dry_run": dry and told}
+        if dry and told:
+            instructions = f"Dry run: nothing to do (the server would have said: {instructions})"
+        return TerminationDecision(event=event, created=True, action=action, create_emergency_replica=create and not dry,
                                    target_mode=mode, target_pool_id=pool_id, instructions=instructions,
                                    replica_id=replica_id, command_id=command_id)
 
@@ -326,6 +376,7 @@ def _termination_decide(*, agent: Agent, event: TerminationEvent, is_primary: bo
     if replica is not None and replica.status == ReplicaStatus.READY:
         from agents.services.replicas import replica_promote
 
+        # A promotion only moves the server's record of the primary: the agent is told nothing either way.
         replica_promote(agent=agent, replica_id=replica.pk, now=now)
         agent.refresh_from_db()
         return decided(PROMOTE_REPLICA, mode=Mode.SPOT if replica.pool_id else Mode.ONDEMAND,
@@ -341,11 +392,16 @@ def _termination_decide(*, agent: Agent, event: TerminationEvent, is_primary: bo
 
     choice = pool_failover_select(agent=agent, dying_pool=dying_pool, now=now)
     pool_id = choice.pool.pk if choice.pool else ""
+    decision_record(agent=agent, kind=DecisionKind.FAILOVER_POOL, action=f"choose_{choice.target_mode}",
+                    dry_run=dry, reason=choice.reason, instance_id=event.instance_id,
+                    from_pool_id=dying_pool.pk if dying_pool else "", target_mode=choice.target_mode,
+                    target_pool=choice.pool, deadline=event.termination_time, termination_event=event)
     if settings.TERMINATION_REPLICA_AUTO_CREATE:
         return decided(CREATE_REPLICA, create=True, mode=choice.target_mode, pool_id=pool_id,
                        instructions="Create emergency replica and prepare for failover", reason=choice.reason)
     if agent.auto_switch_enabled:
-        command = _queue_auto_command(agent=agent, choice=choice, source="termination", now=now,
+        command = _queue_auto_command(agent=agent, choice=choice, source="termination", now=now, dry_run=dry,
+                                      termination_event=event,
                                       reason=f"termination notice {event.pk}: {choice.reason}")
         if command is not None:
             return decided(QUEUE_SWITCH, mode=choice.target_mode, pool_id=pool_id, command_id=str(command.pk),
@@ -384,11 +440,15 @@ def _rebalance_event(*, agent: Agent, instance_id: str, detected_at: datetime, n
 
 @transaction.atomic
 def rebalance_recommendation_handle(*, agent: Agent, notice: Notice, now: datetime | None = None) -> RebalanceDecision:
-    """Advisory: record it, raise the pool's risk signal, and recommend a switch only to a clearly
+    """Advisory: record it (a signal the risk analysis reads), and recommend a switch only to a clearly
     safer pool; queue it only with auto switch on, no open command and the cooldown allowing."""
     now = now or timezone.now()
     agent = agent_lock(agent_id=agent.pk)
     instance_id = notice.instance_id or agent.instance_id
+    if not instance_is_known(agent=agent, instance_id=instance_id):
+        instance_unknown_log(agent=agent, instance_id=instance_id, source="rebalance recommendation")
+        return RebalanceDecision(event=TerminationEvent(), created=False, action=MONITOR, target_mode="",
+                                 target_pool_id="", reason=UNKNOWN_INSTANCE_TEXT)
     is_primary = instance_id == agent.instance_id
     pool = agent.current_pool if is_primary and agent.current_mode == Mode.SPOT else None
     event, created = _rebalance_event(agent=agent, instance_id=instance_id, detected_at=notice.detected_at or now,
@@ -403,14 +463,23 @@ def rebalance_recommendation_handle(*, agent: Agent, notice: Notice, now: dateti
                                  target_mode=meta.get("target_mode", ""), target_pool_id=meta.get("target_pool_id", ""),
                                  reason=meta.get("reason", ""), command_id=meta.get("command_id", ""))
 
+    dry = client_dry_run(agent=agent)
     action, target_mode, target_pool_id, reason, command = _rebalance_decide(
-        agent=agent, event=event, is_primary=is_primary, pool=pool, now=now
+        agent=agent, event=event, is_primary=is_primary, pool=pool, now=now, dry_run=dry
     )
-    event.action_taken = f"{action}: command queued" if command else action
-    event.status = TerminationEventStatus.HANDLING if command else TerminationEventStatus.DETECTED
+    queued = command is not None and not dry
+    event.action_taken = f"{action}: command queued" if queued else (
+        f"{action}: command would be queued (dry run)" if command is not None else action)
+    event.status = TerminationEventStatus.HANDLING if queued else TerminationEventStatus.DETECTED
     event.metadata = {"action": action, "target_mode": target_mode, "target_pool_id": target_pool_id,
-                      "reason": reason, "command_id": str(command.pk) if command else ""}
+                      "reason": reason, "command_id": str(command.pk) if queued else "", "dry_run": dry}
     event.save(update_fields=["action_taken", "status", "metadata"])
+    decision_record(agent=agent, kind=DecisionKind.REBALANCE, action=action, dry_run=dry and command is not None,
+                    reason=reason, instance_id=instance_id, from_pool_id=pool.pk if pool else "",
+                    target_mode=target_mode, target_pool=SpotPool.objects.filter(pk=target_pool_id).first()
+                    if action == SWITCH and target_pool_id else None, termination_event=event,
+                    command_id=str(command.pk) if queued else None)
+    command = command if queued else None
     system_event_log(
         agent=agent,
         event_type="rebalance_recommendation",
@@ -423,18 +492,17 @@ def rebalance_recommendation_handle(*, agent: Agent, notice: Notice, now: dateti
                              command_id=str(command.pk) if command else "")
 
 
-def _rebalance_decide(*, agent: Agent, event, is_primary: bool, pool, now):
+def _rebalance_decide(*, agent: Agent, event, is_primary: bool, pool, now, dry_run: bool = False):
     current_mode = agent.current_mode or Mode.UNKNOWN
     if not is_primary:
         return MONITOR, current_mode, "", f"instance is no longer the primary (agent runs on {agent.instance_id})", None
     if agent.current_mode != Mode.SPOT:
         return MONITOR, current_mode, "", "instance is not on spot: nothing to rebalance", None
-    # The recommendation itself is a risk signal: the current pool counts as at least `caution`.
+    # The recommendation itself is a risk signal: for this decision the current pool counts as at least
+    # `caution`. The pool's stored verdict is written only by the risk analysis (one writer per fact),
+    # which counts this recorded recommendation among its inputs (risk.REBALANCE_FLOOR).
     current_bucket = RISK_BUCKET.get(pool.risk_recommendation, 1) if pool is not None else 1
     raised_bucket = max(current_bucket, RISK_BUCKET[RiskRecommendation.CAUTION])
-    if pool is not None and current_bucket < raised_bucket:
-        SpotPool.objects.filter(pk=pool.pk).update(risk_recommendation=RiskRecommendation.CAUTION)
-        pool.risk_recommendation = RiskRecommendation.CAUTION
     exclude = (pool.pk,) if pool is not None else ()
     choice = pool_select(instance_type=agent.instance_type, region=agent.region, exclude_pool_ids=exclude, now=now)
     if choice.pool is None or RISK_BUCKET.get(choice.pool.risk_recommendation, 1) >= raised_bucket:
@@ -445,6 +513,7 @@ def _rebalance_decide(*, agent: Agent, event, is_primary: bool, pool, now):
     command = None
     if agent.auto_switch_enabled:
         command = _queue_auto_command(agent=agent, choice=choice, source="rebalance", now=now,
+                                      dry_run=dry_run, termination_event=event,
                                       reason=f"rebalance recommendation {event.pk}: {reason}")
     return SWITCH, Mode.SPOT, choice.pool.pk, reason, command
 

@@ -105,6 +105,12 @@ def pricing_report_record(*, agent: Agent, report: PricingReport) -> dict:
             ignore_conflicts=True,
         )
 
+    if report.instance_id and report.instance_id != agent.instance_id:
+        from agents.services.instances import instance_is_known, instance_unknown_log
+
+        if not instance_is_known(agent=agent, instance_id=report.instance_id):
+            # The market prices above are facts whoever saw them; the phantom itself is only logged.
+            instance_unknown_log(agent=agent, instance_id=report.instance_id, source="pricing report")
     # v3.2.0 agents tell their mode only here; a report from a non-primary instance changes nothing.
     if report.instance_id and report.instance_id == agent.instance_id:
         fields = []

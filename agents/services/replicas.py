@@ -2,15 +2,19 @@
 
 Every status change goes through `replica_transition`; promotion moves the agent's primary instance
 through `instance_make_primary`, so an agent always has exactly one primary."""
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from agents.locks import agent_lock
 from agents.models import (
     Agent,
     AgentStatus,
+    DecisionKind,
     InstanceState,
     Mode,
     Replica,
@@ -20,6 +24,7 @@ from agents.models import (
     TerminationEventStatus,
     TerminationEventType,
 )
+from agents.services.decisions import decision_record
 from agents.services.events import system_event_log
 from agents.services.instances import instance_make_primary
 from agents.services.pools import pool_get_or_create, pool_select
@@ -27,11 +32,12 @@ from agents.services.status import agent_status_transition
 from spotbackend.exceptions import Conflict
 
 R = ReplicaStatus
-# Forward moves may skip a step (the agent registers its emergency replica directly as `ready`);
+# Forward moves may skip a step (the agent registers its emergency replica directly as `ready`; a
+# replica the agent never launches is promoted through a switch, from launching or syncing);
 # any live replica may be terminated; `promoted` and `terminated` are final.
 ALLOWED: dict[str, set[str]] = {
-    R.LAUNCHING: {R.SYNCING, R.READY, R.TERMINATED},
-    R.SYNCING: {R.READY, R.TERMINATED},
+    R.LAUNCHING: {R.SYNCING, R.READY, R.PROMOTING, R.TERMINATED},
+    R.SYNCING: {R.READY, R.PROMOTING, R.TERMINATED},
     R.READY: {R.PROMOTING, R.TERMINATED},
     R.PROMOTING: {R.PROMOTED, R.TERMINATED},
     R.PROMOTED: set(),
@@ -265,3 +271,175 @@ def replica_promote(*, agent: Agent, replica_id, now: datetime | None = None) ->
         metadata={"replica_id": str(replica.pk), "old_instance_id": old_instance_id},
     )
     return replica
+
+
+@dataclass
+class PromoteOutcome:
+    replica: Replica
+    action: str  # "promoted" (a ready replica, at once) | "switch_queued" (the agent will launch it)
+    message: str
+    command_id: str = ""
+
+    def as_response(self) -> dict:
+        body = {"success": True, "message": self.message, "action": self.action, "replica_id": str(self.replica.pk),
+                "instance_id": self.replica.instance_id, "status": self.replica.status}
+        if self.command_id:
+            body["command_id"] = self.command_id
+        return body
+
+
+@transaction.atomic
+def replica_promote_request(*, agent: Agent, replica_id, now: datetime | None = None) -> PromoteOutcome:
+    """The dashboard's *Promote* (issue 9, item 2). A ready replica with an instance is promoted at once.
+    Any other live replica is one the v4 agent will never launch nor promote: the promotion becomes a
+    manual switch command into the replica's pool (priority >= 50), the replica goes `promoting`, and it
+    becomes `promoted` when the agent's new instance registers in that pool (replica_promotion_settle)."""
+    from agents.models import MANUAL_PRIORITY
+    from agents.services.commands import command_issue
+
+    now = now or timezone.now()
+    agent = agent_lock(agent_id=agent.pk)
+    replica = replica_get_for_agent(agent=agent, replica_id=replica_id, for_update=True)
+    if replica.status == R.PROMOTED or (replica.status == R.READY and replica.instance_id):
+        replica = replica_promote(agent=agent, replica_id=replica.pk, now=now)
+        return PromoteOutcome(replica=replica, action="promoted",
+                              message=f"Replica promoted: the agent now runs on {replica.instance_id}.")
+    if replica.status == R.PROMOTING and replica.promote_command_id:
+        return PromoteOutcome(replica=replica, action="switch_queued", command_id=str(replica.promote_command_id),
+                              message=f"Promotion already under way (command {replica.promote_command_id}).")
+    if replica.status not in (R.LAUNCHING, R.SYNCING, R.READY):
+        raise ReplicaConflict(f"Replica {replica.pk} is {replica.status}; it cannot be promoted.")
+    target_mode = Mode.SPOT if replica.pool_id else Mode.ONDEMAND
+    command = command_issue(agent=agent, target_mode=target_mode, target_pool_id=replica.pool_id or "",
+                            priority=MANUAL_PRIORITY, source="promote",
+                            reason=f"promote {replica.replica_type} replica {replica.pk}")
+    replica_transition(replica=replica, to=R.PROMOTING, now=now,
+                       reason=f"promotion requested: switch {command.pk} into {replica.pool_id or 'on-demand'}")
+    replica.promote_command = command
+    replica.save(update_fields=["promote_command", "updated_at"])
+    system_event_log(
+        agent=agent,
+        event_type="replica_promotion_requested",
+        message=f"Replica {replica.pk} will be promoted through switch {command.pk} "
+        f"into {replica.pool_id or 'on-demand'}",
+        metadata={"replica_id": str(replica.pk), "command_id": str(command.pk)},
+    )
+    return PromoteOutcome(
+        replica=replica, action="switch_queued", command_id=str(command.pk),
+        message=f"The agent will switch to {replica.pool_id or 'on-demand'} at its next poll; the replica "
+        "becomes promoted when the new instance registers there.",
+    )
+
+
+def replica_promotion_settle(*, agent: Agent, instance_id: str, mode: str, pool_id: str | None,
+                             now: datetime | None = None) -> list[Replica]:
+    """The agent now runs on a new instance: a `promoting` replica waiting for its switch becomes
+    `promoted` (on that instance) when the instance landed in the replica's pool (or on-demand for an
+    on-demand one, or anywhere when the agent did not say where), else it is terminated with the reason.
+    The caller holds the agent row lock."""
+    now = now or timezone.now()
+    settled = []
+    for replica in Replica.objects.select_for_update().filter(
+        agent=agent, status=R.PROMOTING, promote_command__isnull=False
+    ):
+        wanted_spot = bool(replica.pool_id)
+        landed = (
+            not mode
+            or (wanted_spot and mode == Mode.SPOT and (pool_id is None or pool_id == replica.pool_id))
+            or (not wanted_spot and mode == Mode.ONDEMAND)
+        )
+        if landed:
+            replica.instance_id = replica.instance_id or instance_id
+            replica.save(update_fields=["instance_id", "updated_at"])
+            replica_transition(replica=replica, to=R.PROMOTED, now=now,
+                               reason=f"its switch landed: the agent now runs on {instance_id}")
+            event, severity = "replica_promoted", "warning"
+        else:
+            replica_transition(replica=replica, to=R.TERMINATED, now=now,
+                               reason=f"the promotion switch landed elsewhere ({instance_id}, {pool_id or mode})")
+            event, severity = "replica_terminated", "warning"
+        decision_record(agent=agent, kind=DecisionKind.PROMOTION,
+                        action="promote_replica" if landed else "end_replica_landed_elsewhere",
+                        reason=replica.status_reason, instance_id=instance_id, target_mode=mode,
+                        target_pool_id=pool_id or "", replica_id=replica.pk, command_id=replica.promote_command_id)
+        system_event_log(agent=agent, event_type=event, severity=severity,
+                         message=f"Replica {replica.pk}: {replica.status_reason}",
+                         metadata={"replica_id": str(replica.pk), "instance_id": instance_id})
+        settled.append(replica)
+    return settled
+
+
+def _sweep_one(*, agent_id, replica_id, now: datetime) -> str:
+    """Settle one replica under its agent's lock; return what was done ('' when nothing was due any more)."""
+    with transaction.atomic():
+        agent = agent_lock(agent_id=agent_id)
+        replica = Replica.objects.select_for_update().filter(pk=replica_id, agent=agent).first()
+        if replica is None:
+            return ""
+        stuck_for = timedelta(minutes=settings.REPLICA_STUCK_MINUTES)
+        minutes = settings.REPLICA_STUCK_MINUTES
+        if replica.status in (R.LAUNCHING, R.SYNCING) and replica.updated_at <= now - stuck_for:
+            reason = f"stuck in {replica.status} for more than {minutes} min (the agent never reported it ready)"
+        elif replica.status == R.PROMOTING:
+            command = replica.promote_command
+            if command is not None and command.is_open:
+                return ""  # the switch is on its way (an unanswered one expires after COMMAND_DELIVERY_TIMEOUT)
+            failed = command is None or command.success is False
+            if not failed and replica.updated_at > now - stuck_for:
+                return ""  # the switch succeeded a moment ago: give the new instance time to register
+            reason = ("its promotion switch " + (f"ended {command.status}" if command else "is gone")
+                      + "; no new instance registered in its pool")
+        elif (replica.status == R.READY and replica.replica_type == ReplicaType.EMERGENCY and replica.instance_id
+              and replica.termination_event is not None and replica.termination_event.termination_time is not None
+              and replica.termination_event.termination_time <= now
+              and replica.termination_event.instance_id == agent.instance_id):
+            deadline = replica.termination_event.termination_time
+            old_instance_id = agent.instance_id
+            replica_promote(agent=agent, replica_id=replica.pk, now=now)
+            decision_record(agent=agent, kind=DecisionKind.PROMOTION, action="promote_overdue_replica",
+                            reason=f"the notice's deadline {deadline:%Y-%m-%d %H:%M:%S}Z passed and the agent did "
+                            f"not register its ready emergency replica", instance_id=old_instance_id,
+                            target_pool_id=replica.pool_id or "", target_mode=Mode.SPOT if replica.pool_id else
+                            Mode.ONDEMAND, deadline=deadline, termination_event=replica.termination_event,
+                            replica_id=replica.pk)
+            system_event_log(
+                agent=agent, event_type="replica_promoted_overdue", severity="warning",
+                message=f"Emergency replica {replica.instance_id} promoted by the server: the notice's deadline "
+                f"{deadline:%Y-%m-%d %H:%M:%S}Z passed and its agent did not register it",
+                metadata={"replica_id": str(replica.pk), "termination_event_id": replica.termination_event_id},
+            )
+            return "promoted"
+        else:
+            return ""
+        previous = replica.status
+        replica_transition(replica=replica, to=R.TERMINATED, now=now, reason=reason)
+        decision_record(agent=agent, kind=DecisionKind.EXPIRY, action=f"end_{previous}_replica", reason=reason,
+                        instance_id=replica.instance_id, target_pool_id=replica.pool_id or "", replica_id=replica.pk,
+                        command_id=replica.promote_command_id)
+        system_event_log(
+            agent=agent, event_type="replica_expired", severity="warning",
+            message=f"Replica {replica.instance_id or replica.pk} ended: {reason}",
+            metadata={"replica_id": str(replica.pk), "previous_status": previous, "reason": reason},
+        )
+        return "expired"
+
+
+def replicas_sweep(*, now: datetime | None = None) -> dict:
+    """The replica lifecycle job (issue 9, item 5): no replica waits for ever. A replica in launching or
+    syncing longer than REPLICA_STUCK_MINUTES is ended with the reason; a promoting one whose switch
+    closed without landing is ended; a ready emergency replica whose notice's deadline passed while
+    the dying instance is still the primary is promoted. One transaction per replica, agent row first;
+    running it again finds nothing to do."""
+    now = now or timezone.now()
+    stuck_before = now - timedelta(minutes=settings.REPLICA_STUCK_MINUTES)
+    candidates = Replica.objects.filter(
+        Q(status__in=(R.LAUNCHING, R.SYNCING), updated_at__lte=stuck_before)
+        | Q(status=R.PROMOTING)
+        | Q(status=R.READY, replica_type=ReplicaType.EMERGENCY, termination_event__termination_time__lte=now)
+    ).values_list("agent_id", "pk")
+    done = {"expired": 0, "promoted": 0}
+    for agent_id, replica_id in list(candidates[:1000]):
+        outcome = _sweep_one(agent_id=agent_id, replica_id=replica_id, now=now)
+        if outcome:
+            done[outcome] += 1
+    return done

@@ -5,7 +5,9 @@ score = 0.3 x volatility + 0.2 x price pressure + 0.5 x interruptions, each comp
 - price pressure: spot / on-demand, none up to 0.3, full at 1.0 (spot near on-demand = scarce capacity);
 - interruptions: termination notices (weight 1) and rebalance recommendations (weight 0.5) seen in the
   pool over 24 h, full at 2.
-Recommendation: `safe` below 0.3, `caution` below 0.6, `avoid` from 0.6. The latest score and
+Recommendation: `safe` below 0.3, `caution` below 0.6, `avoid` from 0.6; a pool with a rebalance
+recommendation in the window is at least `caution` (REBALANCE_FLOOR: this analysis is the only writer
+of the verdict; the rebalance handler only records its signal). The latest score and
 recommendation are copied onto the pool row, which the failover choice (pools.pool_select) reads.
 """
 import statistics
@@ -37,6 +39,8 @@ PRICE_RATIO_FLOOR, PRICE_RATIO_FULL = 0.3, 1.0
 INTERRUPTIONS_FULL = 2.0
 REBALANCE_WEIGHT = 0.5
 CAUTION_FROM, AVOID_FROM = 0.3, 0.6
+# AWS's rebalance recommendation says the pool's interruption risk is elevated: never `safe` then.
+REBALANCE_FLOOR = RiskRecommendation.CAUTION
 ANALYSIS_FIELDS = ["risk_score", "volatility", "avg_price_24h", "min_price_24h", "max_price_24h",
                    "interruption_frequency", "recommendation", "metadata"]
 
@@ -74,9 +78,12 @@ def risk_score_compute(
         "interruptions": _clamp(frequency / INTERRUPTIONS_FULL),
     }
     score = round(_clamp(sum(WEIGHTS[k] * v for k, v in components.items())), 4)
+    recommendation = risk_recommendation_for(score)
+    if rebalances and recommendation == RiskRecommendation.SAFE:
+        recommendation = REBALANCE_FLOOR
     return {
         "score": score,
-        "recommendation": risk_recommendation_for(score),
+        "recommendation": recommendation,
         "volatility": round(cv, 6),
         "interruption_frequency": frequency,
         "avg": (sum(prices) / len(prices)).quantize(Decimal("0.000001")) if prices else None,

@@ -3,12 +3,26 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import F, OuterRef, Subquery
+from django.db.models.functions import Coalesce, Least
 from django.utils import timezone
 
-from agents.models import Agent, AgentStatus, Severity, SystemEvent
+from agents.cache import agents_state_changed
+from agents.models import Agent, AgentStatus, Instance, Severity, SystemEvent
+from agents.services.heartbeats import heartbeats_flush
 from agents.services.status import stale_agents_q
 
 BATCH = 500
+
+
+def _end_at_last_sign_of_life(*, agent_ids: list) -> int:
+    """A silent agent's primary instance earns nothing after the agent's last heartbeat (its start when
+    it never sent one): one UPDATE; an earlier end (a notice's termination time) is kept."""
+    last_hb = Subquery(Agent.objects.filter(pk=OuterRef("agent_id")).values("last_heartbeat_at")[:1])
+    cutoff = Coalesce(last_hb, F("started_at"))
+    return Instance.objects.filter(agent_id__in=agent_ids, is_primary=True).update(
+        ended_at=Coalesce(Least(F("ended_at"), cutoff), cutoff)
+    )
 
 
 def agents_mark_stale_offline(*, now: datetime | None = None, batch: int = BATCH) -> int:
@@ -16,6 +30,7 @@ def agents_mark_stale_offline(*, now: datetime | None = None, batch: int = BATCH
     A few bulk statements per batch (lock, update, insert), never a save per agent; running it again
     finds nothing to do. Agent rows are locked first, as everywhere, and locked rows are skipped
     (a heartbeat in flight wins; the next sweep sees the agent again if it really is silent)."""
+    heartbeats_flush()  # heartbeats still in Redis are signs of life too
     now = now or timezone.now()
     timeout = settings.AGENT_HEARTBEAT_TIMEOUT
     total = 0
@@ -30,6 +45,8 @@ def agents_mark_stale_offline(*, now: datetime | None = None, batch: int = BATCH
             if not rows:
                 break
             Agent.objects.filter(pk__in=[r[0] for r in rows]).update(status=AgentStatus.OFFLINE, updated_at=now)
+            _end_at_last_sign_of_life(agent_ids=[r[0] for r in rows])
+            agents_state_changed(agent_pks=[r[0] for r in rows])
             SystemEvent.objects.bulk_create(
                 [
                     SystemEvent(

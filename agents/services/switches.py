@@ -12,6 +12,7 @@ from agents.services.events import system_event_log
 from agents.services.instances import instance_make_primary
 from agents.services.pools import pool_get_or_create, pool_id_for, pool_parse_id, region_of_az
 from agents.services.pricing import V4_FALLBACK_ONDEMAND, ondemand_price_get, pool_price_at
+from agents.services.replicas import replica_promotion_settle
 
 
 @dataclass
@@ -67,11 +68,28 @@ def _side_pool_id(side: SwitchSide) -> str:
     return ""
 
 
+def _switch_already_recorded(*, agent: Agent, report: SwitchReport) -> Switch | None:
+    """A switch report is keyed on (agent, old instance, new instance): EC2 never reuses an instance
+    id, so the same pair again is a replay (a proxy, a restart), answered with the first record and
+    changing nothing. The caller holds the agent lock, so two copies at once cannot both pass."""
+    if not (report.old.instance_id and report.new.instance_id):
+        return None
+    return (
+        Switch.objects.filter(agent=agent, old_instance_id=report.old.instance_id,
+                              new_instance_id=report.new.instance_id)
+        .order_by("created_at")
+        .first()
+    )
+
+
 @transaction.atomic
 def switch_report_record(*, agent: Agent, report: SwitchReport) -> Switch:
     now = timezone.now()
     agent = agent_lock(agent_id=agent.pk)
     old, new = report.old, report.new
+    replayed = _switch_already_recorded(agent=agent, report=report)
+    if replayed is not None:
+        return replayed
     old.pool_id, new.pool_id = _side_pool_id(old), _side_pool_id(new)
     instance_type = new.instance_type or old.instance_type or agent.instance_type
     region = new.region or old.region or region_of_az(new.az) or agent.region
@@ -131,6 +149,8 @@ def switch_report_record(*, agent: Agent, report: SwitchReport) -> Switch:
             },
             old_state=InstanceState.TERMINATED if report.old_terminated else InstanceState.REPLACED,
         )
+        replica_promotion_settle(agent=agent, instance_id=new.instance_id, mode=new.mode if new.mode in (
+            Mode.SPOT, Mode.ONDEMAND) else "", pool_id=new.pool_id or None, now=now)
         agent.save()
     elif report.old_terminated and old.instance_id:
         Instance.objects.filter(agent=agent, instance_id=old.instance_id, is_primary__isnull=True).update(

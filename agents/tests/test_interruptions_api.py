@@ -111,7 +111,9 @@ def test_ready_replica_is_promoted_instead(api, agent, pools):
     assert replica.status == "promoted"
     assert agent.instance_id == "i-rep"
     assert agent.instances.filter(is_primary=True).count() == 1
-    assert TerminationEvent.objects.get(agent=agent).status == "resolved"
+    event = TerminationEvent.objects.get(agent=agent)
+    assert event.status == "resolved"
+    assert event.emergency_replica_id == replica.pk  # the promotion's link survives the event's save
 
 
 def test_auto_create_off_says_what_happens_instead(api, agent, settings):
@@ -140,8 +142,9 @@ def test_termination_path_makes_few_queries(api, agent):
     with CaptureQueriesContext(connection) as repeat:
         post(api, agent, "termination-imminent", notice(agent))
     real = lambda ctx: [q["sql"] for q in ctx if "SAVEPOINT" not in q["sql"]]  # noqa: E731
-    # auth, agent, lock, event, insert/update...: a fixed handful, independent of table sizes.
-    assert len(real(first)) <= 14, real(first)
+    # auth, agent, lock, event, insert/update...: a fixed handful, independent of table sizes (three more
+    # since issue 9: the client's dry-run flag, the termination decision and the failover pool choice).
+    assert len(real(first)) <= 17, real(first)
     assert len(real(repeat)) <= 6, real(repeat)
     # The repeat path touches only indexed keys: the agent's primary key and the event's unique key.
     assert not any("replicas" in q or "spot_pools" in q for q in real(repeat))
@@ -157,6 +160,13 @@ def test_rebalance_recommends_a_clearly_safer_pool_and_raises_risk(api, agent):
     assert body["target_pool_id"] == "t3.medium.us-east-1b"
     assert body["reason"]
     assert Command.objects.count() == 0  # auto switch is off
+    # One writer per fact (issue 9, item 6): the handler records its signal; the risk analysis decides.
+    assert SpotPool.objects.get(pk="t3.medium.us-east-1a").risk_recommendation == ""
+    from datetime import datetime, timezone as dt_tz
+
+    from agents.services.risk import pool_risk_analyze_all
+
+    pool_risk_analyze_all(now=datetime(2026, 11, 26, 19, 30, tzinfo=dt_tz.utc))  # the run after the signal
     assert SpotPool.objects.get(pk="t3.medium.us-east-1a").risk_recommendation == "caution"
     agent.refresh_from_db()
     assert agent.last_rebalance_recommendation_at is not None

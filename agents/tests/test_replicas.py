@@ -109,11 +109,12 @@ def test_promote_makes_the_replica_the_one_primary(api, agent):
     primaries = Instance.objects.filter(agent=agent, is_primary=True)
     assert [i.instance_id for i in primaries] == ["i-replica-x"]
     assert Instance.objects.get(agent=agent, instance_id=old_instance_id).state == "replaced"
-    # Promoting again is idempotent; a launching replica cannot be promoted.
+    # Promoting again is idempotent; a terminated replica cannot be promoted (a launching one becomes a
+    # switch: test_promote_flow.py).
     assert api.post(url(agent, f"/{replica.pk}/promote")).status_code == 200
-    launching = ReplicaFactory(agent=agent, status="launching")
-    r = api.post(url(agent, f"/{launching.pk}/promote"))
-    assert r.status_code == 409 and "ready" in r.json()["error"]
+    ended = ReplicaFactory(agent=agent, status="terminated")
+    r = api.post(url(agent, f"/{ended.pk}/promote"))
+    assert r.status_code == 409 and "terminated" in r.json()["error"]
     assert Instance.objects.filter(agent=agent, is_primary=True).count() == 1
 
 
@@ -138,10 +139,11 @@ def test_status_endpoint_walks_the_machine_and_refuses_going_back(api, agent):
 @pytest.mark.parametrize(
     "start,to,ok",
     [
-        ("launching", "syncing", True), ("launching", "ready", True), ("launching", "promoting", False),
+        ("launching", "syncing", True), ("launching", "ready", True), ("launching", "promoting", True),  # issue 9: promote through a switch
         ("syncing", "ready", True), ("syncing", "launching", False), ("ready", "promoting", True),
         ("ready", "syncing", False), ("promoting", "promoted", True), ("promoting", "ready", False),
         ("promoted", "terminated", False), ("terminated", "ready", False), ("ready", "terminated", True),
+        ("promoting", "launching", False),
     ],
 )
 def test_replica_transition_table(agent, start, to, ok):

@@ -118,3 +118,35 @@ def test_rolled_back_run_leaves_nothing(pools, now, monkeypatch):
             raise Boom
     assert sent == [] and not PoolRiskAnalysis.objects.exists()
     assert SpotPool.objects.get(pk=risky.pk).risk_recommendation == ""
+
+
+def test_a_rebalance_recommendation_floors_the_verdict_at_caution():
+    # Issue 9, item 6: a calm pool (score 0.1, safe) with one rebalance recommendation in 24 h:
+    # interruptions 0.5 x 1 / 2 = 0.25 -> + 0.5 x 0.25 = 0.125 -> score 0.225 (safe by score), floored to caution.
+    r = risk_score_compute(prices=[D("0.065")] * 3, latest_price=D("0.065"), ondemand_price=D("0.1"),
+                           notices=0, rebalances=1)
+    assert r["score"] == 0.225 and r["recommendation"] == "caution"
+
+
+def test_one_writer_the_risk_run_keeps_what_a_rebalance_signalled(api, client_obj):
+    """Before: the rebalance handler wrote `caution` on the pool and the next 15-minute run silently
+    overwrote it with `safe`. Now the handler writes only its signal and every run reads it."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from agents.tests.factories import AgentFactory
+
+    pool = SpotPoolFactory(az="us-east-1a", latest_price=D("0.0125"), risk_recommendation="safe")
+    SpotPoolFactory(az="us-east-1b", latest_price=D("0.0131"), risk_recommendation="safe")
+    agent = AgentFactory(client=client_obj, current_pool=pool, az="us-east-1a")
+    with CaptureQueriesContext(connection) as ctx:
+        r = api.post(f"/api/agents/{agent.pk}/rebalance-recommendation", {"instance_id": agent.instance_id},
+                     format="json")
+    assert r.status_code == 200
+    assert not [q["sql"] for q in ctx if "risk_recommendation" in q["sql"] and q["sql"].startswith("UPDATE")]
+    assert SpotPool.objects.get(pk=pool.pk).risk_recommendation == "safe"
+    now = timezone.now()
+    for run in range(3):  # three consecutive 15-minute runs
+        pool_risk_analyze_all(now=now + timedelta(minutes=15 * run))
+        assert SpotPool.objects.get(pk=pool.pk).risk_recommendation == "caution"
+    assert PoolRiskAnalysis.objects.filter(pool=pool).first().metadata["rebalance_recommendations"] == 1

@@ -11,6 +11,7 @@ urlpatterns = [
     path("client/<str:client_id>/agents", views.ClientAgentsApi.as_view(), name="client-agents"),
     path("client/<str:client_id>/instances", views.ClientInstancesApi.as_view(), name="client-instances"),
     path("client/<str:client_id>/switches", views.ClientSwitchesApi.as_view(), name="client-switches"),
+    path("client/<str:client_id>/decisions", views.ClientDecisionsApi.as_view(), name="client-decisions"),
     path("client/<str:client_id>/replicas", views.ClientReplicasApi.as_view(), name="client-replicas"),
     path("client/<str:client_id>", views.ClientStatsApi.as_view(), name="client-stats"),
 ]

@@ -7,9 +7,10 @@ from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
 from agents.api.views import AgentApi, parse
-from agents.selectors import agent_config
+from agents.selectors import agent_config, decisions_for_client
 from agents.services.settings import REPLICA_COUNT_MAX, SETTING_FIELDS, agent_enabled_toggle, agent_settings_update
 from clients import selectors
+from clients.services import client_dry_run_get, client_dry_run_set
 from spotbackend.fields import StrictBooleanField
 
 
@@ -77,6 +78,16 @@ class ClientSwitchesApi(ClientApi):
         return Response(selectors.client_switches(client=client, **query.validated_data))
 
 
+class ClientDecisionsApi(ClientApi):
+    """The client's automatic decisions and their reasons (issue 9, item 8), newest first; paged like switches."""
+
+    def get(self, request, client_id):
+        client = self.get_client(client_id)
+        query = SwitchesQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        return Response(decisions_for_client(client=client, **query.validated_data))
+
+
 class ClientReplicasApi(ClientApi):
     def get(self, request, client_id):
         return Response(selectors.client_replicas(client=self.get_client(client_id)))
@@ -96,14 +107,23 @@ class SettingsInput(serializers.Serializer):
     manual_replica_enabled = StrictBooleanField(required=False)
     # The dashboard may send "2": IntegerField coerces numeric strings and refuses anything else.
     replica_count = serializers.IntegerField(required=False, min_value=0, max_value=REPLICA_COUNT_MAX)
+    # A client-wide setting (issue 9): decide and record, tell the agents nothing.
+    dry_run = StrictBooleanField(required=False)
 
 
 class AgentSettingsApi(AgentApi):
     def post(self, request, agent_id):
         agent = self.get_agent(agent_id)
-        changes = parse(SettingsInput, request)
+        changes = dict(parse(SettingsInput, request))
         if not changes:
-            raise ValidationError({"detail": f"No settings given; expected any of {', '.join(SETTING_FIELDS)}."})
-        agent = agent_settings_update(agent=agent, changes=dict(changes))
+            raise ValidationError(
+                {"detail": f"No settings given; expected any of {', '.join(SETTING_FIELDS)}, dry_run."})
+        client = request.user
+        if "dry_run" in changes:
+            client = client_dry_run_set(client=client, dry_run=changes.pop("dry_run"))
+        if changes:
+            agent = agent_settings_update(agent=agent, changes=changes)
         config = agent_config(agent=agent)
-        return Response({"success": True, "settings": {f: config[f] for f in ("enabled", *SETTING_FIELDS)}})
+        values = {f: config[f] for f in ("enabled", *SETTING_FIELDS)}
+        dry_run = client.dry_run if client is not request.user else client_dry_run_get(client=client)
+        return Response({"success": True, "settings": {**values, "dry_run": dry_run}})

@@ -9,7 +9,8 @@ import pytest
 from django.apps import apps
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from agents.models import Agent, Command, Instance, Replica, Switch, TerminationEvent
+from agents.models import Agent, Command, Decision, Instance, Replica, Switch, TerminationEvent
+from clients.models import Client
 from agents.tests import payloads as P
 from agents.tests.factories import (
     AgentFactory,
@@ -74,6 +75,7 @@ def victim(client_obj):
     replica = ReplicaFactory(agent=agent, pool=pool, replica_type="emergency", status="ready")
     switch = SwitchFactory(agent=agent)
     notice = TerminationEventFactory(agent=agent)
+    Decision.objects.create(client=client_obj, agent=agent, kind="expiry", action="expire_command", reason="victim's")
     return {
         "client_id": str(client_obj.pk),
         "agent_id": str(agent.pk),
@@ -96,7 +98,8 @@ def body_for(route: str, ids: dict) -> dict:
         "switch-report": P.switch_report_v4(old_id=instance_id, new_id="i-0intruder"),
         "executed": {"success": False, "message": "intruder"},
         "mark-command-executed": {"command_id": ids["command_id"], "success": False},
-        "settings": {"manual_replica_enabled": True, "auto_switch_enabled": True, "replica_count": 3},
+        "settings": {"manual_replica_enabled": True, "auto_switch_enabled": True, "replica_count": 3,
+                     "dry_run": True},
         "issue-switch-command": {"target_mode": "ondemand", "target_pool_id": ""},
         "termination-imminent": {
             "instance_id": instance_id, "termination_time": "2026-11-26T19:25:00Z", "detected_at": "2026-11-26T19:23:57"
@@ -114,7 +117,8 @@ def body_for(route: str, ids: dict) -> dict:
 def db_state(client) -> dict:
     """Row counts of every model, and every field of the first client's own rows."""
     state = {f"{m._meta.label}#count": m._default_manager.count() for m in apps.get_models()}
-    for model in (Agent, Command, Replica, Instance, Switch, TerminationEvent):
+    state["client"] = sorted(map(repr, Client.objects.filter(pk=client.pk).values()))
+    for model in (Agent, Command, Replica, Instance, Switch, TerminationEvent, Decision):
         field = "client" if any(f.name == "client" for f in model._meta.fields) else "agent__client"
         state[model._meta.label] = sorted(map(repr, model.objects.filter(**{field: client}).values()))
     return state
@@ -139,6 +143,7 @@ def test_every_api_route_is_walked():
         "api/client/<str:client_id>/instances",
         "api/client/<str:client_id>/switches",
         "api/client/<str:client_id>/replicas",
+        "api/client/<str:client_id>/decisions",
         "api/client/instances/<str:instance_id>/pricing",
         "api/client/agents/<str:agent_id>/toggle-enabled",
         "api/client/agents/<str:agent_id>/settings",

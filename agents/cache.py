@@ -1,0 +1,182 @@
+"""What the agent's hot path caches, and when each entry is invalidated: one place.
+
+- agent id -> owner client id, in each process (an agent belongs to one client forever);
+- the agent's own part of its `config`, in Redis, invalidated whenever the agent row is saved;
+- "this agent has no pending command", in Redis, invalidated whenever a command is issued;
+- the agent's heartbeat signature (primary instance, status, type, AZ, mode), in Redis, so that a
+  heartbeat that changes nothing is written behind: kept in a Redis hash and flushed to the
+  database in bulk (agents/services/heartbeats.py).
+Redis entries are filled with a compare-and-set and have a TTL, so a lost invalidation (Redis
+unreachable at that moment) is bounded by the TTL. See docs/PERFORMANCE.md ("The hot path").
+"""
+import json
+import threading
+import uuid
+
+from django.conf import settings
+
+from spotbackend.hotcache import (
+    HotScript,
+    hot_fill,
+    hot_get,
+    hot_invalidate,
+    hot_invalidate_on_commit,
+    hot_pipeline,
+    hot_value,
+)
+
+MAX_OWNERS = 200_000
+NO_COMMAND = "none"
+
+_owners: dict[uuid.UUID, uuid.UUID] = {}
+_owners_lock = threading.Lock()
+
+
+def agent_owner_get(*, agent_pk: uuid.UUID):
+    """The client id that owns this agent, or None (unknown agent). One query on the first call."""
+    owner = _owners.get(agent_pk)
+    if owner is None:
+        from agents.models import Agent
+
+        owner = Agent.objects.filter(pk=agent_pk).values_list("client_id", flat=True).first()
+        if owner is not None:
+            with _owners_lock:
+                if len(_owners) >= MAX_OWNERS:
+                    _owners.clear()
+                _owners[agent_pk] = owner
+    return owner
+
+
+def agent_owner_forget(*, agent_pk: uuid.UUID) -> None:
+    _owners.pop(agent_pk, None)
+
+
+def _config_key(agent_pk) -> str:
+    return f"sb:agent:{agent_pk}:config"
+
+
+def _command_key(agent_pk) -> str:
+    return f"sb:agent:{agent_pk}:nocmd"
+
+
+# --- config -------------------------------------------------------------------------------------
+
+def agent_config_cached(*, agent_pk) -> tuple[dict | None, str | None]:
+    """(the cached settings part of the agent's config, or None; what the key held, for the fill)."""
+    raw = hot_get(_config_key(agent_pk))
+    value = hot_value(raw)
+    return (json.loads(value) if value else None), raw
+
+
+def agent_config_fill(*, agent_pk, seen: str | None, values: dict) -> None:
+    hot_fill(_config_key(agent_pk), seen=seen, value=json.dumps(values), ttl=settings.AGENT_CONFIG_CACHE_TTL)
+
+
+# --- open commands ------------------------------------------------------------------------------
+
+def agent_has_no_command_cached(*, agent_pk) -> tuple[bool, str | None]:
+    """(True if the agent is known to have no pending command, what the key held)."""
+    raw = hot_get(_command_key(agent_pk))
+    return hot_value(raw) == NO_COMMAND, raw
+
+
+def agent_no_command_fill(*, agent_pk, seen: str | None) -> None:
+    hot_fill(_command_key(agent_pk), seen=seen, value=NO_COMMAND, ttl=settings.AGENT_NO_COMMAND_CACHE_TTL)
+
+
+def agent_commands_changed(*, agent_pk) -> None:
+    """A command was issued for the agent: its next poll must read the database."""
+    hot_invalidate_on_commit(_command_key(agent_pk))
+
+
+# --- heartbeats written behind --------------------------------------------------------------------
+
+HEARTBEATS_PENDING = "sb:hb:pending"  # hash: agent id -> latest heartbeat time (epoch seconds)
+HEARTBEATS_SINCE = "sb:hb:since"  # when the oldest heartbeat still pending arrived
+
+# Record the heartbeat only if the stored signature matches; answer how old the oldest pending one is.
+_WRITE_BEHIND = HotScript("""
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
+local prev = tonumber(redis.call('HGET', KEYS[2], ARGV[2]) or '0')
+if tonumber(ARGV[3]) > prev then redis.call('HSET', KEYS[2], ARGV[2], ARGV[3]) end
+redis.call('SET', KEYS[3], ARGV[3], 'NX')
+return math.floor(tonumber(ARGV[3]) - tonumber(redis.call('GET', KEYS[3])))
+""")
+
+
+def _signature_key(agent_pk) -> str:
+    return f"sb:agent:{agent_pk}:hbsig"
+
+
+def heartbeat_signature(*, instance_id: str, status: str, instance_type: str, az: str, mode: str) -> str:
+    return "|".join((instance_id, status, instance_type, az, mode))
+
+
+def heartbeat_write_behind(*, agent_pk, signature: str, at: float) -> int | None:
+    """Keep the heartbeat in Redis when the stored signature matches. Returns the age in seconds of
+    the oldest pending heartbeat, or None (no match, or Redis unavailable: write it now)."""
+    age = _WRITE_BEHIND(keys=[_signature_key(agent_pk), HEARTBEATS_PENDING, HEARTBEATS_SINCE],
+                        args=[signature, str(agent_pk), repr(at)], default=-1)
+    return None if age is None or age < 0 else int(age)
+
+
+def heartbeat_signature_seen(*, agent_pk) -> str | None:
+    """What the signature key holds now (the `seen` of a later fill)."""
+    return hot_get(_signature_key(agent_pk))
+
+
+def heartbeat_signature_fill(*, agent_pk, seen: str | None, signature: str) -> None:
+    hot_fill(_signature_key(agent_pk), seen=seen, value=signature, ttl=settings.AGENT_CONFIG_CACHE_TTL)
+
+
+_TAKE = HotScript("""
+local all = redis.call('HGETALL', KEYS[1])
+redis.call('DEL', KEYS[1], KEYS[2])
+return all
+""")
+
+
+def heartbeats_take() -> dict[str, float]:
+    """Take every pending heartbeat out of Redis atomically (a concurrent flusher gets none of them)."""
+    flat = _TAKE(keys=[HEARTBEATS_PENDING, HEARTBEATS_SINCE], args=[], default=[]) or []
+    return {flat[i]: float(flat[i + 1]) for i in range(0, len(flat), 2)}
+
+
+def heartbeats_put_back(pending: dict[str, float]) -> None:
+    """A flush failed: return its heartbeats without overwriting newer ones."""
+    def build(pipe):
+        for agent_id, at in pending.items():
+            pipe.hsetnx(HEARTBEATS_PENDING, agent_id, repr(at))
+        pipe.set(HEARTBEATS_SINCE, repr(min(pending.values())), nx=True)
+
+    if pending:
+        hot_pipeline(build)
+
+
+# --- invalidation -------------------------------------------------------------------------------
+
+def agent_row_changed(*, agent_pk) -> None:
+    """The agent row was saved (settings, status, instance...): its config and heartbeat signature
+    are read again."""
+    hot_invalidate_on_commit(_config_key(agent_pk), _signature_key(agent_pk))
+
+
+def agents_state_changed(*, agent_pks) -> None:
+    """Bulk status/instance changes that bypass save() (the sweep, the heartbeat's full path)."""
+    keys = [_signature_key(pk) for pk in agent_pks]
+    if keys:
+        hot_invalidate_on_commit(*keys)
+
+
+def agent_deleted(*, agent_pk) -> None:
+    agent_owner_forget(agent_pk=agent_pk)
+    hot_invalidate_on_commit(_config_key(agent_pk), _command_key(agent_pk), _signature_key(agent_pk))
+
+
+def agent_cache_clear_local() -> None:
+    """Forget this process's owner map (tests)."""
+    _owners.clear()
+
+
+def agent_cache_invalidate_now(*, agent_pk) -> None:
+    hot_invalidate(_config_key(agent_pk), _command_key(agent_pk), _signature_key(agent_pk))

@@ -1,0 +1,79 @@
+"""Decisions (issue 9, item 8): every automatic decision is stored here, once, with its inputs and reason
+in typed columns; the admin shows them on the agent's page and the dashboard lists them
+(GET /api/client/{client_id}/decisions). Dry-run (item 7) is read here too: one place says whether the
+server may tell an agent what it decided."""
+from datetime import datetime
+
+from agents.models import Agent, Decision
+
+
+def client_dry_run(*, agent: Agent) -> bool:
+    """Whether the agent's client runs in dry-run: decide and record, tell the agent nothing."""
+    from clients.models import Client
+
+    # Read from the row, not from the request's client: that one may come from the token cache, a
+    # little stale, and a decision (the first post of a notice) is rare enough to afford the query.
+    return bool(Client.objects.filter(pk=agent.client_id).values_list("dry_run", flat=True).first())
+
+
+def decision_record(
+    *,
+    agent: Agent,
+    kind: str,
+    action: str,
+    reason: str = "",
+    dry_run: bool = False,
+    instance_id: str = "",
+    from_pool_id: str | None = "",
+    target_mode: str = "",
+    target_pool=None,
+    target_pool_id: str = "",
+    deadline: datetime | None = None,
+    termination_event=None,
+    replica_id=None,
+    command_id=None,
+) -> Decision:
+    """Store one decision. `target_pool` (a SpotPool) fills the target's id, price and risk at decision
+    time. `dry_run`: it was decided but not carried out towards the agent (the client's dry-run)."""
+    return Decision.objects.create(
+        client_id=agent.client_id,
+        agent=agent,
+        kind=kind,
+        action=action[:64],
+        dry_run=dry_run,
+        reason=reason[:4000],
+        instance_id=(instance_id or "")[:64],
+        from_pool_id=from_pool_id or "",
+        target_mode=target_mode or "",
+        target_pool_id=(target_pool.pk if target_pool is not None else target_pool_id) or "",
+        target_price=target_pool.latest_price if target_pool is not None else None,
+        target_risk=(target_pool.risk_recommendation if target_pool is not None else "") or "",
+        deadline=deadline,
+        termination_event=termination_event if getattr(termination_event, "pk", None) else None,
+        replica_id=replica_id or None,
+        command_id=command_id or None,
+    )
+
+
+def decision_item(decision: Decision) -> dict:
+    """One decision as the dashboard lists it: ids as strings, price as a number (API.md §0)."""
+    return {
+        "id": str(decision.pk),
+        "agent_id": str(decision.agent_id),
+        "kind": decision.kind,
+        "action": decision.action,
+        "dry_run": decision.dry_run,
+        "summary": decision.summary,
+        "reason": decision.reason,
+        "instance_id": decision.instance_id,
+        "from_pool_id": decision.from_pool_id,
+        "target_mode": decision.target_mode,
+        "target_pool_id": decision.target_pool_id,
+        "target_price": float(decision.target_price) if decision.target_price is not None else None,
+        "target_risk": decision.target_risk,
+        "deadline": decision.deadline,
+        "termination_event_id": decision.termination_event_id,
+        "replica_id": str(decision.replica_id) if decision.replica_id else None,
+        "command_id": str(decision.command_id) if decision.command_id else None,
+        "created_at": decision.created_at,
+    }

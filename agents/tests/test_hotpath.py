@@ -1,0 +1,321 @@
+"""The agent's hot path (heartbeat, config, pending-commands, authentication): what it costs in SQL in
+the steady state, and that every cached answer follows the change it depends on."""
+import socket
+import threading
+import time
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from datetime import timedelta
+
+from django.utils import timezone
+
+from agents.models import Agent, AgentStatus, Command, CommandStatus
+from agents.services.heartbeats import heartbeats_flush
+from agents.services.sweeps import agents_mark_stale_offline
+from agents.services.commands import command_issue
+from agents.services.settings import agent_settings_update
+from agents.tests import payloads
+from agents.tests.factories import AgentFactory, SpotPoolFactory
+from clients.services import client_token_rotate
+from clients.tokens import EPOCH_KEY, token_cache
+from conftest import bearer
+from spotbackend.hotcache import hot_client, hot_fill, hot_get, hot_invalidate, hot_reset
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def agent(client_obj):
+    return AgentFactory(client=client_obj, instance_id="i-0aaa1111", az="us-east-1a", current_mode="spot")
+
+
+def calls(api, agent):
+    return {
+        "heartbeat": lambda: api.post(f"/api/agents/{agent.pk}/heartbeat", payloads.heartbeat(), format="json"),
+        "config": lambda: api.get(f"/api/agents/{agent.pk}/config"),
+        "pending": lambda: api.get(f"/api/agents/{agent.pk}/pending-commands?instance_id=i-0aaa1111"),
+    }
+
+
+def queries_of(call) -> tuple[int, object]:
+    with CaptureQueriesContext(connection) as ctx:
+        response = call()
+    assert response.status_code == 200, response.content
+    return len(ctx.captured_queries), response
+
+
+@pytest.mark.parametrize("name,most", [("heartbeat", 1), ("config", 0), ("pending", 0)])
+def test_steady_state_costs_at_most_one_statement(api, agent, name, most):
+    call = calls(api, agent)[name]
+    call()  # the first call fills the caches
+    count, _ = queries_of(call)
+    assert count <= most
+
+
+def test_steady_state_cost_does_not_grow_with_the_fleet(api, client_obj, agent):
+    for name, call in calls(api, agent).items():
+        call()
+        before, _ = queries_of(call)
+        AgentFactory.create_batch(30, client=client_obj)
+        after, _ = queries_of(call)
+        assert after <= before, name
+
+
+@pytest.mark.parametrize("write_behind", [True, False])
+def test_fast_heartbeat_moves_the_time_and_never_backwards(settings, api, agent, write_behind):
+    settings.HEARTBEAT_WRITE_BEHIND = write_behind
+    future = agent.last_heartbeat_at.replace(year=agent.last_heartbeat_at.year + 1)
+    Agent.objects.filter(pk=agent.pk).update(last_heartbeat_at=future)
+    for _ in range(2):
+        r = api.post(f"/api/agents/{agent.pk}/heartbeat", payloads.heartbeat(), format="json")
+        assert r.json()["recorded_as"] == "primary"
+    heartbeats_flush()
+    agent.refresh_from_db()
+    assert agent.last_heartbeat_at == future  # another host's later heartbeat is not undone
+    Agent.objects.filter(pk=agent.pk).update(last_heartbeat_at=None)
+    api.post(f"/api/agents/{agent.pk}/heartbeat", payloads.heartbeat(), format="json")
+    heartbeats_flush()
+    agent.refresh_from_db()
+    assert agent.last_heartbeat_at is not None
+
+
+def test_heartbeats_are_written_behind_and_flushed_once(api, agent):
+    url = f"/api/agents/{agent.pk}/heartbeat"
+    api.post(url, payloads.heartbeat(), format="json")  # one UPDATE; the signature is now cached
+    Agent.objects.filter(pk=agent.pk).update(last_heartbeat_at=None)
+    count, _ = queries_of(lambda: api.post(url, payloads.heartbeat(), format="json"))
+    assert count == 0
+    agent.refresh_from_db()
+    assert agent.last_heartbeat_at is None  # not yet written...
+    assert heartbeats_flush() == 1  # ...until the flush
+    agent.refresh_from_db()
+    assert agent.last_heartbeat_at is not None
+    assert heartbeats_flush() == 0  # nothing is written twice
+
+
+def test_a_swept_agent_comes_back_online_on_its_next_heartbeat(api, agent):
+    url = f"/api/agents/{agent.pk}/heartbeat"
+    api.post(url, payloads.heartbeat(), format="json")  # signature cached
+    old = timezone.now() - timedelta(hours=1)
+    Agent.objects.filter(pk=agent.pk).update(last_heartbeat_at=old)
+    assert agents_mark_stale_offline() == 1
+    api.post(url, payloads.heartbeat(), format="json")
+    agent.refresh_from_db()
+    assert agent.status == AgentStatus.ONLINE and agent.last_heartbeat_at > old
+
+
+def test_the_sweep_counts_heartbeats_still_in_redis(api, agent):
+    url = f"/api/agents/{agent.pk}/heartbeat"
+    api.post(url, payloads.heartbeat(), format="json")
+    Agent.objects.filter(pk=agent.pk).update(last_heartbeat_at=timezone.now() - timedelta(hours=1))
+    api.post(url, payloads.heartbeat(), format="json")  # kept in Redis only
+    assert agents_mark_stale_offline() == 0
+    agent.refresh_from_db()
+    assert agent.status == AgentStatus.ONLINE
+
+
+def test_a_web_request_flushes_when_the_periodic_flush_is_overdue(settings, api, agent):
+    settings.HEARTBEAT_FLUSH_OVERDUE_SECONDS = 0
+    url = f"/api/agents/{agent.pk}/heartbeat"
+    api.post(url, payloads.heartbeat(), format="json")
+    Agent.objects.filter(pk=agent.pk).update(last_heartbeat_at=None)
+    api.post(url, payloads.heartbeat(), format="json")  # pending since now
+    time.sleep(1.1)
+    api.post(url, payloads.heartbeat(), format="json")  # the oldest is over a second old: flush
+    agent.refresh_from_db()
+    assert agent.last_heartbeat_at is not None
+
+
+def test_a_heartbeat_that_differs_takes_the_full_path(api, agent):
+    r = api.post(f"/api/agents/{agent.pk}/heartbeat", payloads.heartbeat(az="us-east-1b"), format="json")
+    assert r.status_code == 200
+    agent.refresh_from_db()
+    assert agent.az == "us-east-1b"
+    other = api.post(f"/api/agents/{agent.pk}/heartbeat", payloads.heartbeat(instance_id="i-0other"), format="json")
+    assert other.json()["recorded_as"] == "unknown_instance"  # never registered: recorded as nothing (issue 9)
+    agent.refresh_from_db()
+    assert agent.instance_id == "i-0aaa1111"
+
+
+def test_settings_change_shows_in_the_cached_config(api, agent):
+    url = f"/api/agents/{agent.pk}/config"
+    assert api.get(url).json()["auto_switch_enabled"] is False
+    agent_settings_update(agent=agent, changes={"auto_switch_enabled": True, "replica_count": 2})
+    config = api.get(url).json()
+    assert config["auto_switch_enabled"] is True and config["replica_count"] == 2
+
+
+def test_a_new_command_reaches_a_poll_that_had_cached_none(api, agent):
+    SpotPoolFactory(id="t3.medium.us-east-1b", az="us-east-1b")
+    url = f"/api/agents/{agent.pk}/pending-commands?instance_id=i-0aaa1111"
+    assert api.get(url).json()["commands"] == []
+    assert queries_of(lambda: api.get(url))[0] == 0  # "none" is cached
+    command = command_issue(agent=agent, target_mode="ondemand")
+    assert [c["id"] for c in api.get(url).json()["commands"]] == [str(command.pk)]
+    assert api.get(url).json()["commands"] == []  # claimed once
+    command.refresh_from_db()
+    assert command.status == CommandStatus.DELIVERED
+
+
+def test_a_fill_that_raced_with_an_invalidation_does_not_land():
+    key = "sb:test:race"
+    seen = hot_get(key)  # a reader looks before reading the database...
+    hot_invalidate(key)  # ...a change commits meanwhile...
+    assert hot_fill(key, seen=seen, value="stale", ttl=60) is False  # ...so its old answer is dropped
+    assert hot_fill(key, seen=hot_get(key), value="fresh", ttl=60) is True
+    assert hot_get(key) == "fresh"
+
+
+def test_another_clients_agent_is_404_on_every_hot_route(other_api, agent):
+    for name, call in calls(other_api, agent).items():
+        assert call().status_code == 404, name
+
+
+def test_rotated_token_stops_working_at_once_here(client_obj, agent):
+    api = bearer(client_obj)
+    assert api.get(f"/api/agents/{agent.pk}/config").status_code == 200
+    new = client_token_rotate(client=client_obj)
+    assert api.get(f"/api/agents/{agent.pk}/config").status_code == 401
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {new}")
+    assert api.get(f"/api/agents/{agent.pk}/config").status_code == 200
+
+
+def test_another_process_learns_of_a_change_through_the_epoch(settings, client_obj, agent):
+    settings.AUTH_EPOCH_CHECK_SECONDS = 0.05
+    api = bearer(client_obj)
+    assert api.get(f"/api/agents/{agent.pk}/config").status_code == 200
+    # Another process deactivates the client: the database changes and the epoch is bumped, but
+    # this process's cache is not touched directly.
+    from clients.models import Client
+
+    Client.objects.filter(pk=client_obj.pk).update(is_active=False)
+    assert api.get(f"/api/agents/{agent.pk}/config").status_code == 200  # still trusted until...
+    hot_invalidate(EPOCH_KEY)
+    time.sleep(0.1)  # ...the next epoch check
+    assert api.get(f"/api/agents/{agent.pk}/config").status_code == 403
+
+
+def test_deactivated_client_is_refused(client_obj, agent):
+    api = bearer(client_obj)
+    assert api.get(f"/api/agents/{agent.pk}/config").status_code == 200
+    client_obj.is_active = False
+    client_obj.save()
+    assert api.get(f"/api/agents/{agent.pk}/config").status_code == 403
+
+
+# --- Redis down or hung: the same answers from the database, fast ------------------------------
+
+def _closed_port() -> int:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class HungRedis:
+    """Accepts connections and never answers: a hung Redis."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.conns = []
+        self.stop = False
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self):
+        self.sock.settimeout(0.2)
+        while not self.stop:
+            try:
+                conn, _ = self.sock.accept()
+                self.conns.append(conn)
+            except OSError:
+                continue
+
+    def close(self):
+        self.stop = True
+        self.thread.join(timeout=2)
+        for c in self.conns:
+            c.close()
+        self.sock.close()
+
+
+@pytest.fixture(params=["down", "hung"])
+def broken_redis(request, settings):
+    hung = HungRedis() if request.param == "hung" else None
+    port = hung.port if hung else _closed_port()
+    settings.HOTCACHE_REDIS_URL = f"redis://127.0.0.1:{port}/0"
+    hot_reset()
+    token_cache.clear()
+    yield request.param
+    if hung:
+        hung.close()
+    hot_reset()
+
+
+def test_every_hot_route_answers_from_the_database_without_redis(broken_redis, api, agent):
+    SpotPoolFactory(id="t3.medium.us-east-1b", az="us-east-1b")
+    started = time.monotonic()
+    for _ in range(3):
+        for name, call in calls(api, agent).items():
+            assert call().status_code == 200, name
+    command = command_issue(agent=agent, target_mode="ondemand")
+    polled = api.get(f"/api/agents/{agent.pk}/pending-commands?instance_id=i-0aaa1111").json()["commands"]
+    assert [c["id"] for c in polled] == [str(command.pk)]
+    agent_settings_update(agent=agent, changes={"replica_count": 3})
+    assert api.get(f"/api/agents/{agent.pk}/config").json()["replica_count"] == 3
+    new = client_token_rotate(client=agent.client)
+    assert api.get(f"/api/agents/{agent.pk}/config").status_code == 401
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {new}")
+    assert api.get(f"/api/agents/{agent.pk}/config").status_code == 200
+    # One socket timeout at most, then the breaker keeps Redis out of the way.
+    assert time.monotonic() - started < 10
+
+
+def test_validate_answers_with_the_cache_unreachable(settings, api):
+    """The throttle's cache is fail-soft: the installer's check still answers."""
+    from django.core.cache import caches
+
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "spotbackend.cache.FailSoftRedisCache",
+            "LOCATION": f"redis://127.0.0.1:{_closed_port()}/0",
+            "OPTIONS": {"socket_timeout": 0.2, "socket_connect_timeout": 0.2},
+        }
+    }
+    caches._settings = None
+    try:
+        for _ in range(3):
+            assert api.get("/api/client/validate").status_code == 200
+    finally:
+        from spotbackend.cache import FailSoftRedisCache
+
+        FailSoftRedisCache._down_until = 0.0
+
+
+def test_no_redis_configured_means_short_lived_token_answers(settings, client_obj, agent):
+    settings.HOTCACHE_REDIS_URL = ""
+    settings.AUTH_EPOCH_CHECK_SECONDS = 0.05
+    hot_reset()
+    token_cache.clear()
+    api = bearer(client_obj)
+    assert api.get(f"/api/agents/{agent.pk}/config").status_code == 200
+    from clients.models import Client
+
+    Client.objects.filter(pk=client_obj.pk).update(is_active=False)  # not through the cache hooks
+    time.sleep(0.1)
+    assert api.get(f"/api/agents/{agent.pk}/config").status_code == 403
+
+
+def test_redis_holds_nothing_it_cannot_lose():
+    """Every hot key has a TTL: a lost invalidation is bounded in time."""
+    hot_invalidate("sb:test:ttl")
+    assert 0 < hot_client().ttl("sb:test:ttl")
+    hot_fill("sb:test:ttl2", seen=None, value="x", ttl=30)
+    assert 0 < hot_client().ttl("sb:test:ttl2") <= 30

@@ -1,0 +1,153 @@
+"""Two web hosts behind one load balancer: two gunicorn servers on different ports sharing one MariaDB
+and one Redis keep every guarantee of the hot path (docs/PERFORMANCE.md, "The hot path")."""
+import os
+import socket
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import requests
+from django.conf import settings as django_settings
+
+from agents.models import Agent, Command, CommandStatus
+from agents.services.commands import command_issue
+from agents.services.heartbeats import heartbeats_flush
+from agents.services.settings import agent_settings_update
+from agents.tests import payloads
+from agents.tests.factories import AgentFactory
+from clients.services import client_token_rotate
+from clients.tests.factories import ClientFactory
+from conftest import TEST_REDIS_URL
+
+pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]
+
+ROOT = Path(__file__).resolve().parents[2]
+CHANGE_SEEN_WITHIN = 10.0  # seconds; the epoch is checked every second on these hosts
+
+
+def _free_port() -> int:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def _database_url() -> str:
+    db = django_settings.DATABASES["default"]
+    auth = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
+    return f"mysql://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 3306}/{db['NAME']}"
+
+
+@pytest.fixture
+def two_hosts(tmp_path):
+    if django_settings.DATABASES["default"]["ENGINE"] != "django.db.backends.mysql":
+        pytest.skip("two hosts share one server database: MariaDB (make test)")
+    env = {
+        **os.environ,
+        "DATABASE_URL": _database_url(),
+        "HOTCACHE_REDIS_URL": TEST_REDIS_URL,
+        "REDIS_URL": "",
+        "AUTH_EPOCH_CHECK_SECONDS": "1",
+        "SPOTBACKEND_VAR_DIR": str(tmp_path),
+        "DEBUG": "false",
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "LOG_LEVEL": "WARNING",
+    }
+    procs, urls = [], []
+    for _ in range(2):
+        port = _free_port()
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "gunicorn", "spotbackend.wsgi:application", "--bind", f"127.0.0.1:{port}",
+                 "--workers", "2", "--threads", "2", "--no-control-socket", "--graceful-timeout", "2"],
+                cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
+            )
+        )
+        urls.append(f"http://127.0.0.1:{port}")
+    try:
+        deadline = time.monotonic() + 30
+        for url, proc in zip(urls, procs):
+            while True:
+                assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+                try:
+                    if requests.get(f"{url}/health", timeout=1).status_code == 200:
+                        break
+                except requests.RequestException:
+                    pass
+                assert time.monotonic() < deadline, "server did not start"
+                time.sleep(0.2)
+        yield urls
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def _until(check, what: str):
+    deadline = time.monotonic() + CHANGE_SEEN_WITHIN
+    while not check():
+        assert time.monotonic() < deadline, f"not seen within {CHANGE_SEEN_WITHIN}s: {what}"
+        time.sleep(0.2)
+
+
+def test_two_hosts_keep_every_guarantee(two_hosts):
+    a, b = two_hosts
+    client = ClientFactory()
+    agent = AgentFactory(client=client, instance_id="i-0aaa1111", az="us-east-1a", current_mode="spot")
+    headers = {"Authorization": f"Bearer {client.token}"}
+
+    def get(host, path, **kw):
+        return requests.get(f"{host}/api/agents/{agent.pk}/{path}", headers=headers, timeout=5, **kw)
+
+    # Warm every cache on both hosts.
+    for host in (a, b):
+        assert get(host, "config").status_code == 200
+        assert get(host, "pending-commands", params={"instance_id": "i-0aaa1111"}).json()["commands"] == []
+
+    # A command is delivered once across both hosts, even to simultaneous polls.
+    command = command_issue(agent=agent, target_mode="ondemand")
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(
+            lambda i: get((a, b)[i % 2], "pending-commands", params={"instance_id": "i-0aaa1111"}).json(), range(16)
+        ))
+    delivered = [c["id"] for answer in answers for c in answer["commands"]]
+    assert delivered == [str(command.pk)]
+    assert Command.objects.get(pk=command.pk).status == CommandStatus.DELIVERED
+
+    # A settings change shows in the other host's config.
+    agent_settings_update(agent=Agent.objects.get(pk=agent.pk), changes={"replica_count": 4})
+    _until(lambda: all(get(h, "config").json()["replica_count"] == 4 for h in (a, b)), "settings change")
+
+    # Heartbeats through both hosts: last_heartbeat_at never moves backwards.
+    seen = []
+    for i in range(10):
+        r = requests.post(f"{(a, b)[i % 2]}/api/agents/{agent.pk}/heartbeat", json=payloads.heartbeat(),
+                          headers=headers, timeout=5)
+        assert r.status_code == 200
+        if i % 3 == 2:
+            heartbeats_flush()
+        seen.append(Agent.objects.values_list("last_heartbeat_at", flat=True).get(pk=agent.pk))
+    heartbeats_flush()
+    seen.append(Agent.objects.values_list("last_heartbeat_at", flat=True).get(pk=agent.pk))
+    assert seen == sorted(seen) and seen[-1] > seen[0]
+
+    # A rotated token stops working on both hosts; the new one works on both.
+    new = client_token_rotate(client=client)
+    _until(lambda: all(get(h, "config").status_code == 401 for h in (a, b)), "rotation")
+    headers = {"Authorization": f"Bearer {new}"}
+    assert all(get(h, "config").status_code == 200 for h in (a, b))
+
+    # A deactivated client is refused on both hosts.
+    client.refresh_from_db()
+    client.is_active = False
+    client.save()
+    _until(lambda: all(get(h, "config").status_code == 403 for h in (a, b)), "deactivation")

@@ -1,0 +1,189 @@
+"""Redis as an accelerator of the agent's hot path, never a single point of failure.
+
+Every call here has short socket timeouts and a circuit breaker: when Redis is down or hung, the
+call answers "miss" at once (after at most one timeout per process per `REDIS_RETRY_SECONDS`) and
+the caller reads the database instead. See docs/PERFORMANCE.md ("The hot path").
+
+Cached values are filled with a compare-and-set (`hot_fill`): a reader remembers what the key held
+before it read the database, and its fill only lands if the key still holds that. Invalidation
+(`hot_invalidate`) writes a fresh "dirty" token after the change commits, so a fill that raced with
+a change can never put the old value back.
+"""
+import logging
+import threading
+import time
+import uuid
+
+from django.conf import settings
+from django.db import transaction
+
+logger = logging.getLogger(__name__)
+
+DIRTY_PREFIX = "~"  # cached values are JSON or plain words and never start with it
+
+_CAS_FILL = """
+local cur = redis.call('GET', KEYS[1])
+if (cur == false and ARGV[1] == '') or cur == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+  return 1
+end
+return 0
+"""
+
+
+class _Breaker:
+    """One Redis client per URL and process, and when Redis last failed."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.url = None
+        self.client = None
+        self.script = None
+        self.down_until = 0.0
+
+    def get(self):
+        url = settings.HOTCACHE_REDIS_URL
+        if not url:
+            return None
+        if time.monotonic() < self.down_until:
+            return None
+        if self.client is None or self.url != url:
+            with self.lock:
+                if self.client is None or self.url != url:
+                    import redis
+                    from redis.backoff import NoBackoff
+                    from redis.retry import Retry
+
+                    client = redis.Redis.from_url(
+                        url,
+                        socket_timeout=settings.REDIS_SOCKET_TIMEOUT,
+                        socket_connect_timeout=settings.REDIS_SOCKET_TIMEOUT,
+                        retry=Retry(NoBackoff(), 0),
+                        health_check_interval=0,
+                        decode_responses=True,
+                    )
+                    self.script = client.register_script(_CAS_FILL)
+                    self.client, self.url = client, url
+        return self.client
+
+    def failed(self, exc: Exception) -> None:
+        already_down = time.monotonic() < self.down_until
+        self.down_until = time.monotonic() + settings.REDIS_RETRY_SECONDS
+        if not already_down:
+            logger.warning("Redis unavailable (%s); reading the database for %ss", type(exc).__name__,
+                           settings.REDIS_RETRY_SECONDS)
+
+    def reset(self) -> None:
+        with self.lock:
+            self.client, self.url, self.script, self.down_until = None, None, None, 0.0
+
+
+_breaker = _Breaker()
+_MISS = object()
+
+
+def _call(fn, default=None):
+    client = _breaker.get()
+    if client is None:
+        return default
+    try:
+        return fn(client)
+    except Exception as exc:  # redis errors of every kind: Redis only ever speeds things up
+        _breaker.failed(exc)
+        return default
+
+
+def hot_available() -> bool:
+    """Whether Redis is configured and not known to be failing (no network call)."""
+    return _breaker.get() is not None
+
+
+def hot_get(key: str) -> str | None:
+    """The raw value (a dirty token included), or None when missing or Redis is unavailable."""
+    return _call(lambda r: r.get(key))
+
+
+def hot_value(raw: str | None) -> str | None:
+    """A usable cached value, or None for a miss (missing or dirty)."""
+    if raw is None or raw.startswith(DIRTY_PREFIX):
+        return None
+    return raw
+
+
+def hot_fill(key: str, *, seen: str | None, value: str, ttl: int) -> bool:
+    """Store `value` only if the key still holds `seen` (what it held before the database read)."""
+    return bool(_call(lambda r: _breaker.script(keys=[key], args=[seen or "", value, int(ttl)], client=r), False))
+
+
+def hot_invalidate(*keys: str, ttl: int = 86400) -> None:
+    """Mark the keys dirty with a fresh token: no earlier reader's fill can land after this."""
+    if not keys:
+        return
+    token = DIRTY_PREFIX + uuid.uuid4().hex
+
+    def run(r):
+        pipe = r.pipeline(transaction=False)
+        for key in keys:
+            pipe.set(key, token, ex=ttl)
+        pipe.execute()
+
+    _call(run)
+
+
+def hot_invalidate_on_commit(*keys: str) -> None:
+    """Invalidate now and again after the surrounding transaction commits: the second one defeats
+    a reader that filled the old value between the two (at once, once, outside a transaction)."""
+    hot_invalidate(*keys)
+    if not transaction.get_autocommit():
+        transaction.on_commit(lambda: hot_invalidate(*keys))
+
+
+def hot_token(key: str) -> str | None:
+    """A shared random token under `key` (created if missing): a version stamp that any process
+    can bump with `hot_invalidate`. None when Redis is unavailable."""
+
+    def run(r):
+        pipe = r.pipeline(transaction=False)
+        pipe.set(key, DIRTY_PREFIX + uuid.uuid4().hex, nx=True, ex=30 * 86400)
+        pipe.get(key)
+        return pipe.execute()[1]
+
+    return _call(run)
+
+
+class HotScript:
+    """A Lua script run atomically in Redis; calling it answers `default` when Redis is unavailable."""
+
+    def __init__(self, source: str):
+        self.source = source
+        self.scripts: dict[int, object] = {}
+
+    def __call__(self, *, keys: list[str], args: list, default=None):
+        def run(r):
+            script = self.scripts.get(id(r))
+            if script is None:
+                script = self.scripts[id(r)] = r.register_script(self.source)
+            return script(keys=keys, args=args, client=r)
+
+        return _call(run, default)
+
+
+def hot_pipeline(build, default=None):
+    """Run several commands in one round trip: `build(pipe)` queues them; the results, or `default`."""
+
+    def run(r):
+        pipe = r.pipeline(transaction=False)
+        build(pipe)
+        return pipe.execute()
+
+    return _call(run, default)
+
+
+def hot_reset() -> None:
+    """Forget the client and the breaker state (tests, settings changes)."""
+    _breaker.reset()
+
+
+def hot_client():
+    """The raw client, for tests and maintenance; None when unavailable."""
+    return _breaker.get()
