@@ -181,7 +181,8 @@ def mix_picker(rng: random.Random):
 
 
 # --------------------------------------------------------------------------------------------------
-# A minimal HTTP/1.1 client on asyncio protocols: cheap enough to share two cores with the server.
+# A minimal HTTP/1.1 client on asyncio, for the setup (registration, first reports) and the probes.
+# The load itself goes through `Phase` below, which is cheaper per call.
 
 
 class _Call(asyncio.Protocol):
@@ -298,6 +299,7 @@ class Phase:
         self.rec = Recorder()
         self.lags = array.array("d")
         self.dropped = 0
+        self.refill = 0  # closed loop: calls to start at the next turn of the loop
         self.t_start = spec["t_start"]
         self.t_end = spec["t_start"] + spec["duration"]
 
@@ -414,10 +416,9 @@ class Phase:
         self.next_closed(c)
 
     def next_closed(self, c: _Conn) -> None:
+        # Started by the main loop (not from here), so that a refused connection cannot recurse.
         if self.spec["mode"] == "closed" and c.kind != NOTICE:
-            now = time.monotonic()
-            if now < self.t_end:
-                self.start(self.pick(), self.agents[self.rng.randrange(len(self.agents))], now)
+            self.refill += 1
 
     # -- the schedule
     def schedule(self):
@@ -444,9 +445,7 @@ class Phase:
         timeout = REQUEST_TIMEOUT
         while time.monotonic() < self.t_start:
             time.sleep(min(0.05, max(0.0, self.t_start - time.monotonic())))
-        if self.spec["mode"] == "closed":
-            for _ in range(self.spec["connections"]):
-                self.start(self.pick(), self.agents[self.rng.randrange(len(self.agents))], time.monotonic())
+        self.refill = self.spec["connections"] if self.spec["mode"] == "closed" else 0
         k = 0
         next_sweep = time.monotonic() + 0.1
         hard_stop = self.t_end + timeout + 5
@@ -460,6 +459,11 @@ class Phase:
                     continue
                 self.lags.append((now - at) * 1000)
                 self.start(kind, agent, at)  # latency from the intended start
+            if now >= self.t_end:
+                self.refill = 0
+            for _ in range(min(self.refill, self.spec.get("connections", 0))):
+                self.refill -= 1
+                self.start(self.pick(), self.agents[self.rng.randrange(len(self.agents))], now)
             if k >= len(calls) and not self.inflight and (self.spec["mode"] == "open" or now >= self.t_end):
                 break
             if now > hard_stop:
@@ -470,6 +474,8 @@ class Phase:
                         self.fail(c, "TimeoutError")
                 break
             wait = 0.1 if k >= len(calls) else max(0.0, min(0.1, calls[k][0] - now))
+            if self.refill:
+                wait = 0.0
             for key, events in self.sel.select(wait):
                 c = key.data
                 if c.sock.fileno() not in self.inflight:
