@@ -1,6 +1,6 @@
-# `make run`: the server on :5000 with embedded defaults. `make test`: the test suite on MariaDB.
+# `make run`: the server on $PORT (default 5000) with embedded defaults. `make test`: the test suite on
+# MariaDB ($TEST_DATABASE_URL) and Redis ($TEST_REDIS_URL), started privately when they do not answer.
 # `make bench`: load benchmark against the empty-view ceiling (docs/PERFORMANCE.md).
-TEST_DATABASE_URL ?= mysql://root@127.0.0.1:3306/spotbackend
 VENV ?= .venv
 
 .PHONY: run test bench bench-inprocess check
@@ -9,12 +9,11 @@ run:
 	scripts/run
 
 test:
-	scripts/bootstrap
-	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} $(VENV)/bin/pytest $(PYTEST_ARGS)
+	scripts/test
 
 check:
-	scripts/bootstrap
-	$(VENV)/bin/python manage.py makemigrations --check --dry-run
+	scripts/bootstrap --dev
+	DEBUG=true $(VENV)/bin/python manage.py makemigrations --check --dry-run
 
 # The load benchmark (gunicorn + Celery on MariaDB and Redis beside the empty-view ceiling), then the
 # background jobs' timings when bench/jobs.py exists: docs/PERFORMANCE.md. BENCH_ARGS=--quick for a smoke run.

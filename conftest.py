@@ -55,3 +55,9 @@ def _clear_cache(settings):
     agent_cache_clear_local()
     yield
     hot_reset()
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """The Redis every Redis-backed test uses: TEST_REDIS_URL (`make test` starts one when it is down)."""
+    return TEST_REDIS_URL

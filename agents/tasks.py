@@ -1,18 +1,13 @@
-"""Thin Celery tasks of the agents app: they load by id, call a service, return a small summary."""
-import requests
+"""Thin Celery tasks of the agents app. Notifications are delivered by the outbox (notifications/tasks.py)."""
 from celery import shared_task
+from django.db import transaction
 
-from agents.notifications import webhook_post
+from notifications.services import notification_enqueue
 
 
-@shared_task(
-    bind=True,
-    autoretry_for=(requests.RequestException,),
-    retry_backoff=5,
-    retry_backoff_max=300,
-    retry_jitter=True,
-    max_retries=6,
-)
-def webhook_notify(self, text: str) -> dict:
-    """Deliver one notification; a failed delivery is retried with exponential backoff."""
-    return {"sent": webhook_post(text=text)}
+@shared_task
+def webhook_notify(text: str) -> dict:
+    """Kept for messages queued before the outbox existed: hands the text to the outbox."""
+    with transaction.atomic():
+        notification = notification_enqueue(kind="legacy", text=text)
+    return {"notification_id": notification.pk if notification else None}

@@ -16,6 +16,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "spotbackend.settings")
 os.environ.setdefault("DATABASE_URL", "mysql://root@127.0.0.1:3306/spotbackend")
+# Settings refuse the development key with DEBUG off (deploy safety); a bench run brings its own.
+os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-not-for-production-0123456789")
 
 import django  # noqa: E402
 

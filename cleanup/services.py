@@ -8,6 +8,7 @@ from django.utils import timezone
 from agents.locks import agent_lock
 from agents.models import Agent
 from cleanup.models import CleanupLog, CleanupType
+from spotbackend.payloads import json_capped, text_capped
 
 # Lists of deleted resources a section may carry (snapshots: `deleted`; AMIs: the AMIs and their snapshots).
 DELETED_KEYS = ("deleted", "deleted_amis", "deleted_snapshots")
@@ -49,8 +50,8 @@ def cleanup_report_record(*, agent: Agent, executed_at: datetime | None, section
                 "deleted_count": section.deleted_count,
                 "failed_count": section.failed_count,
                 "cutoff_date": section.cutoff_date,
-                "error": section.error,
-                "details": section.details,
+                "error": text_capped(section.error),
+                "details": json_capped(section.details),
             },
         )
         logs.append(log)

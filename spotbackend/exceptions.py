@@ -1,7 +1,10 @@
 """Every error is JSON: `{"error": <message>, "detail": ...}`; the agents and installers read no HTML."""
 import logging
+import sys
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.views import exception_handler
@@ -27,7 +30,27 @@ def _message(detail) -> str:
     return str(detail)
 
 
+# A database that is down, hung (timed out) or refusing (circuit open): "try again shortly".
+DATABASE_ERRORS = (OperationalError, InterfaceError)
+RETRY_AFTER_SECONDS = 5
+
+
+def database_unavailable_response() -> JsonResponse:
+    response = JsonResponse(
+        {"success": False, "error": "Database temporarily unavailable; retry shortly."}, status=503
+    )
+    response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
+
+
 def json_exception_handler(exc, context):
+    if isinstance(exc, DATABASE_ERRORS):
+        logger.warning("Database unavailable in %s: %s", context.get("view"), exc)
+        return database_unavailable_response()
+    if isinstance(exc, RequestDataTooBig):
+        from spotbackend.parsers import PayloadTooLarge
+
+        exc = PayloadTooLarge()
     if isinstance(exc, Http404):
         exc = exceptions.NotFound(str(exc) if str(exc) else "Not found.")
     elif isinstance(exc, DjangoPermissionDenied):
@@ -49,6 +72,10 @@ def handler404(request, exception=None):
 
 
 def handler500(request):
+    # Django calls this inside its `except` block, so the exception is still at hand: a database
+    # failure outside a view (a middleware, the session save) is a 503 too.
+    if isinstance(sys.exc_info()[1], DATABASE_ERRORS):
+        return database_unavailable_response()
     return JsonResponse({"success": False, "error": "Internal server error."}, status=500)
 
 

@@ -49,6 +49,12 @@ def scheduled_jobs() -> list[Job]:
             "past their notice's deadline are promoted.",
             crontab={"minute": "*/5", "hour": "*"},
         ),
+        Job(
+            name="Notification outbox",
+            task="notifications.publish_due",
+            description="Re-send notifications never published (broker down at commit time) or whose retry was lost.",
+            crontab={"minute": "*", "hour": "*"},
+        ),
     ]
 
 

@@ -12,7 +12,6 @@ VAR_DIR = Path(environ.Env().str("SPOTBACKEND_VAR_DIR", default=str(BASE_DIR / "
 
 env = environ.Env(
     DEBUG=(bool, False),
-    ALLOWED_HOSTS=(list, ["*"]),
     TERMINATION_REPLICA_AUTO_CREATE=(bool, True),
     TERMINATION_NOTIFICATION_WEBHOOK=(str, ""),
     AUTO_CLEANUP_ENABLED=(bool, True),
@@ -26,15 +25,52 @@ env = environ.Env(
     COMMAND_DELIVERY_TIMEOUT=(int, 1800),
     REPLICA_STUCK_MINUTES=(int, 15),
     CONN_MAX_AGE=(int, 60),
+    NOTIFICATION_RETRY_HOURS=(float, 24),
+    DB_CONNECT_TIMEOUT=(int, 3),
+    DB_READ_TIMEOUT=(int, 10),
+    DB_WRITE_TIMEOUT=(int, 10),
+    DATA_UPLOAD_MAX_MEMORY_SIZE=(int, 4 * 1024 * 1024),
+    STORED_PAYLOAD_MAX_BYTES=(int, 64 * 1024),
+    NUM_PROXIES=(int, 0),
 )
 env_file = BASE_DIR / ".env"
 if env_file.exists():
     environ.Env.read_env(str(env_file))
 
 DEBUG = env("DEBUG")
-# Development default only; production must set SECRET_KEY (README).
-SECRET_KEY = env("SECRET_KEY", default="dev-insecure-spotbackend-key-change-me")
-ALLOWED_HOSTS = env("ALLOWED_HOSTS")
+
+# --- Deploy safety (docs/OPERATIONS.md "Production settings") ----------------------------------
+# Fail safe: without DEBUG, the server refuses to start on the development key. `make run` writes a
+# random key to $SPOTBACKEND_VAR_DIR/secret_key (mode 0600); the tests set their own (spotbackend/pytest_env.py).
+DEV_SECRET_KEY = "dev-insecure-spotbackend-key-change-me"
+_var_secret_key = VAR_DIR / "secret_key"
+SECRET_KEY = env("SECRET_KEY", default="") or (
+    _var_secret_key.read_text().strip() if _var_secret_key.is_file() else ""
+)
+if not SECRET_KEY and DEBUG:
+    SECRET_KEY = DEV_SECRET_KEY
+if SECRET_KEY in ("", DEV_SECRET_KEY) and not DEBUG:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(
+        "SECRET_KEY is not set (or is the development key) and DEBUG is false: set the SECRET_KEY "
+        "environment variable to a long random string (see .env.example)."
+    )
+# No wildcard default: production names its hosts; `make run` sets ALLOWED_HOSTS=* for itself.
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+# Behind a TLS-terminating proxy: the header it sets to "https" (e.g. X-Forwarded-Proto); empty = none.
+_proxy_ssl_header = env.str("SECURE_PROXY_SSL_HEADER", default="")
+if _proxy_ssl_header:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_" + _proxy_ssl_header.upper().replace("-", "_"), "https")
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+# Load balancers and the installers probe /health over plain HTTP.
+SECURE_REDIRECT_EXEMPT = [r"^health$"]
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=False)
+# --- end of deploy safety ------------------------------------------------------------------------
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -50,10 +86,15 @@ INSTALLED_APPS = [
     "agents",
     "savings",
     "cleanup",
+    "notifications",
 ]
 
 MIDDLEWARE = [
+    "spotbackend.middleware.DatabaseUnavailableMiddleware",
+    "spotbackend.middleware.BodySizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Serves /static/ (the admin's CSS and JS) from the app itself, in `make run`, Docker and production.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -74,6 +115,10 @@ ADMIN_ONLY_MIDDLEWARE = [
 ROOT_URLCONF = "spotbackend.urls"
 # The agents and the installers never follow a redirect to a slashed URL.
 APPEND_SLASH = False
+# Largest request body accepted (bytes); a larger one is answered 413 JSON without being read.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env("DATA_UPLOAD_MAX_MEMORY_SIZE")
+# Free-form agent data stored as is (switch report, cleanup details) is capped at this many bytes.
+STORED_PAYLOAD_MAX_BYTES = env("STORED_PAYLOAD_MAX_BYTES")
 
 TEMPLATES = [
     {
@@ -99,6 +144,8 @@ DATABASES["default"]["CONN_MAX_AGE"] = env("CONN_MAX_AGE")
 # A ping before every request costs the hot path ~7 % (docs/PERFORMANCE.md); off by default.
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("DB_CONN_HEALTH_CHECKS", default=False)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.mysql":
+    # Django's MySQL backend plus a connect circuit breaker (spotbackend/db/base.py).
+    DATABASES["default"]["ENGINE"] = "spotbackend.db"
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {
             "charset": "utf8mb4",
@@ -106,6 +153,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.mysql":
             "isolation_level": "read committed",
         }
     )
+    # Fail fast on a database that is down or hung (503 + Retry-After); 0 = no timeout.
+    for _option, _name in (("connect_timeout", "DB_CONNECT_TIMEOUT"), ("read_timeout", "DB_READ_TIMEOUT"),
+                           ("write_timeout", "DB_WRITE_TIMEOUT")):
+        if env(_name) > 0:
+            DATABASES["default"]["OPTIONS"][_option] = env(_name)
     DATABASES["default"]["TEST"] = {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"}
     if env("TEST_DATABASE_NAME", default=""):
         DATABASES["default"]["TEST"]["NAME"] = env("TEST_DATABASE_NAME")
@@ -129,6 +181,11 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Pre-compressed (gzip) copies; no manifest, so templates render before collectstatic too (tests).
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
 
 # --- Redis: Celery broker and cache -------------------------------------------------------------
 REDIS_URL = env("REDIS_URL", default="")
@@ -187,19 +244,30 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Periodic tasks of the agents app live outside agents/tasks.py (which autodiscovery finds).
 CELERY_IMPORTS = ["agents.periodic"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Publishing from a request must not hang on a broker that is down or hung (docs/SECURITY.md):
+# no publish retries, short socket timeouts; an unpublished notification is re-sent by the sweep.
+CELERY_TASK_PUBLISH_RETRY = False
+CELERY_BROKER_CONNECTION_TIMEOUT = 1
+if REDIS_URL:
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 1, "socket_timeout": 2}
 DJANGO_CELERY_BEAT_TZ_AWARE = True
 
 # --- REST framework ---------------------------------------------------------------------------
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["spotbackend.authentication.ClientTokenAuthentication"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["spotbackend.throttling.ThrottledClientTokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["spotbackend.authentication.IsClient"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["spotbackend.parsers.SafeJSONParser"],
     "EXCEPTION_HANDLER": "spotbackend.exceptions.json_exception_handler",
     "COERCE_DECIMAL_TO_STRING": False,
     "UNAUTHENTICATED_USER": None,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_THROTTLE_RATES": {"token_validate": env("TOKEN_VALIDATE_RATE", default="30/min")},
+    "DEFAULT_THROTTLE_RATES": {
+        "token_failure": env("TOKEN_FAILURE_RATE", default="30/min"),
+        "admin_login": env("ADMIN_LOGIN_RATE", default="10/h"),
+    },
+    # Client address = REMOTE_ADDR, or the entry NUM_PROXIES trusted proxies added to X-Forwarded-For.
+    "NUM_PROXIES": env("NUM_PROXIES"),
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "spotbackend API",
@@ -219,6 +287,9 @@ LOGGING = {
 # --- Product settings (ARCHITECTURE.md §7) ----------------------------------------------------
 TERMINATION_REPLICA_AUTO_CREATE = env("TERMINATION_REPLICA_AUTO_CREATE")
 TERMINATION_NOTIFICATION_WEBHOOK = env("TERMINATION_NOTIFICATION_WEBHOOK")
+# A notification is retried with backoff (5 s doubling, at most 1 h apart) for this long, then failed.
+NOTIFICATION_RETRY_HOURS = env("NOTIFICATION_RETRY_HOURS")
+NOTIFICATION_WEBHOOK_TIMEOUT = 5
 AUTO_CLEANUP_ENABLED = env("AUTO_CLEANUP_ENABLED")
 CLEANUP_SNAPSHOTS_DAYS = env("CLEANUP_SNAPSHOTS_DAYS")
 CLEANUP_AMIS_DAYS = env("CLEANUP_AMIS_DAYS")

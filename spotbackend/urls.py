@@ -2,10 +2,12 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from spotbackend.throttling import admin_login
 from spotbackend.views import health
 
 urlpatterns = [
     path("health", health, name="health"),
+    path("admin/login/", admin_login),  # admin.site.login with failed-login throttling
     path("admin/", admin.site.urls),
     path("api/schema", SpectacularAPIView.as_view(authentication_classes=[], permission_classes=[]), name="schema"),
     path(

@@ -11,7 +11,8 @@ from spotbackend.fields import StrictCharField
 class IssueSwitchCommandInput(serializers.Serializer):
     target_mode = serializers.ChoiceField(choices=["spot", "ondemand"])
     # The dashboard always sends "": command_issue then picks the best pool for a spot target.
-    target_pool_id = StrictCharField(required=False, allow_blank=True, allow_null=True, max_length=100)
+    target_pool_id = StrictCharField(required=False, allow_blank=True, allow_null=True, max_length=100,
+                                     trim_whitespace=False)
 
 
 class IssueSwitchCommandApi(AgentApi):

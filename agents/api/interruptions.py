@@ -2,6 +2,7 @@
 from rest_framework import serializers
 from rest_framework.response import Response
 
+from agents.api.serializers import _opt_id
 from agents.api.views import AgentApi, parse
 from agents.services.interruptions import Notice, rebalance_recommendation_handle, termination_notice_handle
 from spotbackend.fields import StrictCharField
@@ -17,7 +18,7 @@ def _opt_time():
 
 class TerminationImminentApi(AgentApi):
     class InputSerializer(serializers.Serializer):
-        instance_id = _opt_str(max_length=64)
+        instance_id = _opt_id(max_length=64)
         termination_time = _opt_time()  # what the v4 agent sends
         time = _opt_time()  # the request document's spelling
         action = _opt_str(max_length=32)
@@ -38,7 +39,7 @@ class TerminationImminentApi(AgentApi):
 
 class RebalanceRecommendationApi(AgentApi):
     class InputSerializer(serializers.Serializer):
-        instance_id = _opt_str(max_length=64)
+        instance_id = _opt_id(max_length=64)
         detected_at = _opt_time()
 
     def post(self, request, agent_id):

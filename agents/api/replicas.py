@@ -2,6 +2,7 @@
 from rest_framework import serializers
 from rest_framework.response import Response
 
+from agents.api.serializers import _opt_id
 from agents.api.views import AgentApi, parse
 from agents.models import ReplicaStatus, ReplicaType
 from agents.selectors import replica_config, replica_item
@@ -22,11 +23,11 @@ def _opt_str(**kwargs):
 class ReplicaInput(serializers.Serializer):
     """Both bodies of POST .../replicas: the agent's emergency replica and the dashboard's manual one."""
 
-    instance_id = _opt_str(max_length=64)
+    instance_id = _opt_id(max_length=64)
     replica_type = serializers.ChoiceField(choices=ReplicaType.values, required=False, allow_null=True)
-    parent_instance_id = _opt_str(max_length=64)
-    pool_id = _opt_str(max_length=100)
-    target_pool_id = _opt_str(max_length=100)
+    parent_instance_id = _opt_id(max_length=64)
+    pool_id = _opt_id(max_length=100)
+    target_pool_id = _opt_id(max_length=100)
     status = serializers.ChoiceField(
         choices=[ReplicaStatus.LAUNCHING, ReplicaStatus.SYNCING, ReplicaStatus.READY], required=False, allow_null=True
     )
@@ -83,7 +84,7 @@ class ReplicaPromoteApi(AgentApi):
 class ReplicaStatusApi(AgentApi):
     class InputSerializer(serializers.Serializer):
         status = serializers.ChoiceField(choices=ReplicaStatus.values)
-        instance_id = _opt_str(max_length=64)
+        instance_id = _opt_id(max_length=64)
         reason = _opt_str(max_length=2000)
         message = _opt_str(max_length=2000)
 

@@ -2,22 +2,33 @@
 from rest_framework import serializers
 
 from spotbackend.fields import FlatSerializer, PriceField, StrictBooleanField, StrictCharField
+from spotbackend.payloads import text_capped
 
 
 def _opt_str(**kwargs):
     return StrictCharField(required=False, allow_null=True, allow_blank=True, **kwargs)
 
 
+def _id(**kwargs):
+    """An identifier (logical agent id, instance id, pool id, command id): kept byte for byte, never
+    trimmed; the database compares it exactly too (agents/migrations/0002_identifiers_exact_collation.py)."""
+    return StrictCharField(trim_whitespace=False, **kwargs)
+
+
+def _opt_id(**kwargs):
+    return _id(required=False, allow_null=True, allow_blank=True, **kwargs)
+
+
 class RegisterInput(FlatSerializer):
     client_token = _opt_str()
     hostname = _opt_str(max_length=255)
-    instance_id = StrictCharField(max_length=64)
+    instance_id = _id(max_length=64)
     instance_type = _opt_str(max_length=64)
     region = _opt_str(max_length=32)
     az = _opt_str(max_length=32)
     ami_id = _opt_str(max_length=64)
     agent_version = _opt_str(max_length=32)
-    logical_agent_id = _opt_str(max_length=255)
+    logical_agent_id = _opt_id(max_length=255)
     mode = _opt_str(max_length=16)
     private_ip = _opt_str(max_length=64)
     public_ip = _opt_str(max_length=64)
@@ -26,7 +37,7 @@ class RegisterInput(FlatSerializer):
 class HeartbeatInput(FlatSerializer):
     status = serializers.ChoiceField(choices=["online", "disabled", "offline"], required=False, allow_null=True)
     monitored_instances = serializers.ListField(required=False, allow_null=True)
-    instance_id = _opt_str(max_length=64)
+    instance_id = _opt_id(max_length=64)
     instance_type = _opt_str(max_length=64)
     mode = _opt_str(max_length=16)
     az = _opt_str(max_length=32)
@@ -36,31 +47,34 @@ class ExecutedInput(FlatSerializer):
     success = StrictBooleanField(required=False, default=True)
     message = StrictCharField(required=False, allow_blank=True, allow_null=True, default="")
 
+    def validate_message(self, value):
+        return text_capped(value)  # stored on the command; capped, not refused (the callback must land)
+
 
 class MarkExecutedInput(ExecutedInput):
-    command_id = StrictCharField()
+    command_id = _id()
 
 
 class PoolQuoteInput(serializers.Serializer):
-    pool_id = StrictCharField(max_length=100)
+    pool_id = _id(max_length=100)
     instance_type = _opt_str(max_length=64)
     az = _opt_str(max_length=32)
     price = PriceField()
 
 
 class PricingInstanceInput(serializers.Serializer):
-    instance_id = _opt_str(max_length=64)
+    instance_id = _opt_id(max_length=64)
     instance_type = _opt_str(max_length=64)
     region = _opt_str(max_length=32)
     az = _opt_str(max_length=32)
     mode = _opt_str(max_length=16)
-    pool_id = _opt_str(max_length=100)
+    pool_id = _opt_id(max_length=100)
     current_mode = _opt_str(max_length=16)  # v3.2.0
-    current_pool_id = _opt_str(max_length=100)  # v3.2.0
+    current_pool_id = _opt_id(max_length=100)  # v3.2.0
 
 
 class CheapestPoolInput(serializers.Serializer):
-    pool_id = _opt_str()
+    pool_id = _opt_id()
     price = PriceField(required=False, allow_null=True)
 
 
@@ -90,13 +104,13 @@ class PricingReportInput(serializers.Serializer):
 
 
 class SwitchSideInput(serializers.Serializer):
-    instance_id = _opt_str(max_length=64)
+    instance_id = _opt_id(max_length=64)
     instance_type = _opt_str(max_length=64)
     region = _opt_str(max_length=32)
     az = _opt_str(max_length=32)
     ami_id = _opt_str(max_length=64)
     mode = _opt_str(max_length=16)
-    pool_id = _opt_str(max_length=100)
+    pool_id = _opt_id(max_length=100)
 
 
 class SwitchPricesInput(serializers.Serializer):

@@ -105,7 +105,8 @@ class PendingCommandsApi(AgentApi):
 
 def _command_pk(command_id):
     pk = parse_uuid(command_id)
-    if pk is None:
+    # Exactly the id the agent was given (lowercase, hyphenated): no other spelling names a command.
+    if pk is None or str(pk) != command_id:
         raise NotFound("Command not found.")
     return pk
 

@@ -38,6 +38,7 @@ from agents.services.events import system_event_log
 from agents.services.instances import instance_is_known, instance_primary_end, instance_unknown_log
 from agents.services.pools import RISK_BUCKET, PoolChoice, pool_select
 from agents.services.status import agent_status_transition
+from notifications.services import notification_enqueue
 
 # Automatic commands rank below the dashboard's (the agent labels >= 50 "manual").
 AUTO_PRIORITY = 30
@@ -234,12 +235,10 @@ def termination_text(*, agent: Agent, event: TerminationEvent, decision: str, ta
     )
 
 
-def _notify(*, text: str) -> None:
-    if not settings.TERMINATION_NOTIFICATION_WEBHOOK:
-        return
-    from agents.tasks import webhook_notify
-
-    transaction.on_commit(lambda: webhook_notify.delay(text))
+def _notify(*, agent: Agent, event: TerminationEvent, text: str) -> None:
+    # The outbox row commits with the decision; publishing after commit never fails the request.
+    notification_enqueue(kind="termination_notice", text=text, client=agent.client,
+                         metadata={"termination_event_id": event.pk, "agent_id": str(agent.pk)})
 
 
 def _stored_termination(event: TerminationEvent) -> TerminationDecision:
@@ -350,7 +349,7 @@ def termination_notice_handle(*, agent: Agent, notice: Notice, now: datetime | N
         metadata={"termination_event_id": event.pk, "decision": decision.action,
                   "target_pool_id": decision.target_pool_id},
     )
-    _notify(text=termination_text(agent=agent, event=event, decision=decision.action,
+    _notify(agent=agent, event=event, text=termination_text(agent=agent, event=event, decision=decision.action,
                                   target=decision.target_pool_id or decision.target_mode))
     return decision
 

@@ -30,6 +30,7 @@ from agents.models import (
     TerminationEventType,
 )
 from agents.services.pricing import ondemand_price_get
+from notifications.services import notification_enqueue
 
 WINDOW = timedelta(hours=24)
 SLOT_MINUTES = 15
@@ -114,10 +115,8 @@ def _avoid_alert_text(pool: SpotPool, result: dict) -> str:
 
 def pool_risk_analyze_all(*, now: datetime | None = None) -> dict:
     """Analyse every pool: one pool_risk_analysis row per pool and slot (a rerun updates it), the pool
-    row's risk fields refreshed, and one alert (system event + webhook after commit) per entry into avoid.
+    row's risk fields refreshed, and one alert (system event + outbox notification) per entry into avoid.
     A fixed number of queries plus one on-demand lookup per (instance type, region)."""
-    from agents.tasks import webhook_notify
-
     now = now or timezone.now()
     slot = risk_slot(now)
     since = now - WINDOW
@@ -192,8 +191,7 @@ def pool_risk_analyze_all(*, now: datetime | None = None) -> dict:
             ]
         )
         for pool, r in alerts:
-            text = _avoid_alert_text(pool, r)
-            transaction.on_commit(lambda text=text: webhook_notify.delay(text))
+            notification_enqueue(kind="pool_risk_avoid", text=_avoid_alert_text(pool, r), metadata={"pool_id": pool.pk})
     return {
         "analyzed": len(pools),
         "avoid": sum(1 for p in pools if p.risk_recommendation == RiskRecommendation.AVOID),

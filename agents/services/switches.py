@@ -13,6 +13,7 @@ from agents.services.instances import instance_make_primary
 from agents.services.pools import pool_get_or_create, pool_id_for, pool_parse_id, region_of_az
 from agents.services.pricing import V4_FALLBACK_ONDEMAND, ondemand_price_get, pool_price_at
 from agents.services.replicas import replica_promotion_settle
+from spotbackend.payloads import json_capped
 
 
 @dataclass
@@ -128,7 +129,7 @@ def switch_report_record(*, agent: Agent, report: SwitchReport) -> Switch:
         trigger_type=(report.trigger or "manual")[:32],
         initiated_at=at,
         completed_at=report.completed_at or now,
-        report=report.raw,
+        report=json_capped(report.raw),
     )
 
     # Move the primary only to an instance this agent has never had: a late report from an old

@@ -8,6 +8,7 @@ from agents.models import OnDemandPriceSample, PoolRiskAnalysis, SpotPool, Syste
 from agents.services.pools import pool_select
 from agents.services.risk import pool_risk_analyze_all, risk_score_compute, risk_slot
 from agents.tests.factories import SpotPoolFactory, SpotPriceSampleFactory, TerminationEventFactory
+from notifications.models import Notification
 
 pytestmark = pytest.mark.django_db
 D = Decimal
@@ -57,10 +58,12 @@ def pools(now):
     return calm, risky
 
 
-def test_analysis_rows_pool_fields_and_one_alert(pools, now, django_capture_on_commit_callbacks, monkeypatch):
+def test_analysis_rows_pool_fields_and_one_alert(pools, now, django_capture_on_commit_callbacks, monkeypatch, settings):
     calm, risky = pools
     sent = []
-    monkeypatch.setattr("agents.tasks.webhook_notify.delay", lambda text: sent.append(text))
+    settings.TERMINATION_NOTIFICATION_WEBHOOK = "http://127.0.0.1:9/hook"
+    monkeypatch.setattr("notifications.tasks.notification_deliver_task.apply_async",
+                        lambda args, **kw: sent.append(Notification.objects.get(pk=args[0]).text))
     TerminationEventFactory(agent__client__name="c", pool=risky, detected_at=now - timedelta(hours=2))
     TerminationEventFactory(pool=risky, detected_at=now - timedelta(hours=3))
     TerminationEventFactory(pool=risky, detected_at=now - timedelta(days=3))  # too old to count
@@ -99,12 +102,14 @@ def test_analysis_rows_pool_fields_and_one_alert(pools, now, django_capture_on_c
     assert SystemEvent.objects.filter(event_type="pool_risk_avoid").count() == 1
 
 
-def test_rolled_back_run_leaves_nothing(pools, now, monkeypatch):
+def test_rolled_back_run_leaves_nothing(pools, now, monkeypatch, settings):
     """Rows, pool fields and the (after-commit) webhook all go with the transaction."""
     from django.db import transaction
 
     sent = []
-    monkeypatch.setattr("agents.tasks.webhook_notify.delay", lambda text: sent.append(text))
+    settings.TERMINATION_NOTIFICATION_WEBHOOK = "http://127.0.0.1:9/hook"
+    monkeypatch.setattr("notifications.tasks.notification_deliver_task.apply_async",
+                        lambda args, **kw: sent.append(Notification.objects.get(pk=args[0]).text))
     _, risky = pools
     for h in (1, 2):
         TerminationEventFactory(pool=risky, detected_at=now - timedelta(hours=h))
@@ -116,7 +121,7 @@ def test_rolled_back_run_leaves_nothing(pools, now, monkeypatch):
         with transaction.atomic():
             pool_risk_analyze_all(now=now)
             raise Boom
-    assert sent == [] and not PoolRiskAnalysis.objects.exists()
+    assert sent == [] and not PoolRiskAnalysis.objects.exists() and not Notification.objects.exists()
     assert SpotPool.objects.get(pk=risky.pk).risk_recommendation == ""
 
 

@@ -3,7 +3,6 @@ answer 200 JSON. Everything is scoped to the caller's client: another client's i
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
-from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
 from agents.api.views import AgentApi, parse
@@ -14,23 +13,8 @@ from clients.services import client_dry_run_get, client_dry_run_set
 from spotbackend.fields import StrictBooleanField
 
 
-class TokenValidateThrottle(SimpleRateThrottle):
-    """Slows token guessing: counted per remote address, whatever the token."""
-
-    scope = "token_validate"
-
-    def get_cache_key(self, request, view):
-        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
-
-
 class ValidateApi(APIView):
-    throttle_classes = [TokenValidateThrottle]
-
-    def initial(self, request, *args, **kwargs):
-        # Throttle before authenticating so that wrong tokens are counted too.
-        self.check_throttles(request)
-        super().initial(request, *args, **kwargs)
-
+    # Token guessing is slowed by the failed-token throttle of every route (spotbackend/throttling.py).
     def get(self, request):
         client = request.user
         return Response({"valid": True, "client_id": str(client.pk), "name": client.name, "email": client.email})

@@ -1,5 +1,5 @@
-"""A real Celery worker (subprocess, Redis broker on 127.0.0.1) runs a task end to end against this
-test's database. Never skipped: CI starts Redis (.ci/run)."""
+"""A real Celery worker (subprocess, Redis broker at TEST_REDIS_URL) runs a task end to end against this
+test's database. Never skipped: `make test` starts Redis when it is down."""
 import os
 import subprocess
 import sys
@@ -16,7 +16,6 @@ from django.utils import timezone
 from agents.models import Agent, SystemEvent
 from agents.tests.factories import AgentFactory
 
-REDIS_URL = os.environ.get("LIVE_CELERY_REDIS_URL", "redis://127.0.0.1:6379/14")
 DEADLINE_SECONDS = 90
 
 
@@ -30,13 +29,13 @@ def _database_url() -> str:
 
 @pytest.mark.live
 @pytest.mark.django_db(transaction=True)  # committed rows: the worker's own connection must see them
-def test_real_worker_runs_the_stale_agent_sweep(tmp_path):
+def test_real_worker_runs_the_stale_agent_sweep(tmp_path, redis_url):
     agent = AgentFactory(last_heartbeat_at=timezone.now() - timedelta(hours=2))
     queue = f"sb-live-{uuid.uuid4().hex[:12]}"  # our own queue: other runs on this Redis never take our task
     env = {
         **os.environ,
         "DATABASE_URL": _database_url(),  # the test database itself
-        "REDIS_URL": REDIS_URL,
+        "REDIS_URL": redis_url,
         "CONN_MAX_AGE": "0",
         "AGENT_HEARTBEAT_TIMEOUT": "300",
         "SPOTBACKEND_VAR_DIR": str(tmp_path),
@@ -48,7 +47,7 @@ def test_real_worker_runs_the_stale_agent_sweep(tmp_path):
          "--without-gossip", "--without-mingle", "--without-heartbeat", "--loglevel", "INFO"],
         cwd=settings.BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT,
     )
-    sender = Celery("live-test", broker=REDIS_URL)
+    sender = Celery("live-test", broker=redis_url, set_as_current=False)  # leave the project app current
     try:
         sender.send_task("agents.periodic.stale_agents_sweep", queue=queue)
         deadline = time.monotonic() + DEADLINE_SECONDS
