@@ -47,6 +47,9 @@ ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
 GUNICORN_ARGS = ["--worker-class", "gthread", "--workers", "4", "--threads", "2", "--no-control-socket",
                  "--log-level", "warning"]
+# The project's gunicorn settings (request limits, timeouts, access log) apply to both targets alike;
+# the flags above override its workers and threads.
+GUNICORN_CONF = ROOT / "gunicorn.conf.py"
 # Per agent-minute with the agent's default intervals (API.md §1): 30 s, 15 s, 60 s, 300 s.
 MIX = (("heartbeat", 2.0), ("pending-commands", 4.0), ("config", 1.0), ("pricing-report", 0.2))
 ENDPOINTS = [name for name, _ in MIX]
@@ -891,15 +894,23 @@ def log_summary(workdir: Path) -> None:
         log = workdir / f"{name}.log"
         if not log.exists():
             continue
-        text = log.read_text(errors="replace")
-        found = {"deadlocks (MySQL 1213)": text.count("(1213, ") // 2,  # each is logged twice (cause, effect)
-                 "lock wait timeouts (MySQL 1205)": text.count("(1205, ") // 2,
-                 "tracebacks": text.count("Traceback (most recent call last)")}
-        for line in text.splitlines():
-            if "Internal Server Error: " in line:
-                path = line.split("Internal Server Error: ", 1)[1].strip()
-                key = "500 on " + path.rsplit("/", 1)[-1].split("?")[0]
-                found[key] = found.get(key, 0) + 1
+        found = {"deadlocks (MySQL 1213)": 0, "lock wait timeouts (MySQL 1205)": 0, "tracebacks": 0}
+        with open(log, errors="replace") as fh:  # streamed: with the access log it is large
+            for line in fh:
+                # A deadlock is logged as a traceback (answered 500) or, where the database errors are
+                # answered 503, as one warning line.
+                if line.startswith("MySQLdb.OperationalError: (1213") or "Database unavailable in" in line and \
+                        "(1213," in line:
+                    found["deadlocks (MySQL 1213)"] += 1
+                elif line.startswith("MySQLdb.OperationalError: (1205") or "Database unavailable in" in line and \
+                        "(1205," in line:
+                    found["lock wait timeouts (MySQL 1205)"] += 1
+                elif line.startswith("Traceback (most recent call last)"):
+                    found["tracebacks"] += 1
+                elif "Internal Server Error: " in line:
+                    path = line.split("Internal Server Error: ", 1)[1].strip()
+                    key = "500 on " + path.rsplit("/", 1)[-1].split("?")[0]
+                    found[key] = found.get(key, 0) + 1
         found = {k: v for k, v in found.items() if v}
         print(f"{name} log: {log}" + (" (" + ", ".join(f"{k}: {v}" for k, v in found.items()) + ")" if found else
                                       " (no errors)"))
@@ -962,21 +973,23 @@ def main() -> int:
                    REDIS_URL=args.redis_url, SPOTBACKEND_VAR_DIR=str(workdir / "var"))
         env.pop("TEST_DATABASE_NAME", None)
         t0 = time.monotonic()
-        subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env,
-                       check=True)
+        for command in (["migrate", "--noinput"], ["collectstatic", "--noinput"]):  # as a deploy does
+            subprocess.run([sys.executable, "manage.py", *command, "-v", "0"], cwd=ROOT, env=env, check=True)
         out = subprocess.run([sys.executable, "manage.py", "create_client", "--name", "Bench fleet", "--email",
                               "bench@example.com"], cwd=ROOT, env=env, check=True, capture_output=True, text=True)
         token = out.stdout.strip().splitlines()[-1]
         print(f"database {db} migrated, client created ({time.monotonic() - t0:.0f}s)", flush=True)
 
         server_port, ceiling_port = free_port(), free_port()
+        gunicorn_args = (["-c", str(GUNICORN_CONF)] if GUNICORN_CONF.exists() else []) + GUNICORN_ARGS
         stack.start("server", [str(venv_bin / "gunicorn"), "spotbackend.wsgi:application", "--bind",
-                               f"{HOST}:{server_port}", *GUNICORN_ARGS], env, ROOT)
+                               f"{HOST}:{server_port}", *gunicorn_args], env, ROOT)
         stack.start("celery", [str(venv_bin / "celery"), "-A", "spotbackend", "worker", "-B", "--loglevel", "WARNING",
                                "--schedule", str(workdir / "celerybeat-schedule")], env, ROOT)
-        ceiling_env = dict(os.environ, DJANGO_SETTINGS_MODULE="ceiling.settings", ALLOWED_HOSTS=f"{HOST},localhost")
+        ceiling_env = dict(os.environ, DJANGO_SETTINGS_MODULE="ceiling.settings", ALLOWED_HOSTS=f"{HOST},localhost",
+                           SPOTBACKEND_VAR_DIR=str(workdir / "var"))
         stack.start("ceiling", [str(venv_bin / "gunicorn"), "ceiling.wsgi:application", "--bind",
-                                f"{HOST}:{ceiling_port}", *GUNICORN_ARGS], ceiling_env, ROOT / "bench")
+                                f"{HOST}:{ceiling_port}", *gunicorn_args], ceiling_env, ROOT / "bench")
         wait_ready(server_port, stack)
         wait_ready(ceiling_port, stack)
         print(f"server on :{server_port} (gunicorn gthread 4x2, Celery worker + beat), ceiling on :{ceiling_port}; "
