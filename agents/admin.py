@@ -1,9 +1,10 @@
 from datetime import timedelta
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
 from django.utils import timezone
+from rest_framework.exceptions import ValidationError
 
 from agents.models import (
     Agent,
@@ -25,6 +26,7 @@ from agents.models import (
 )
 from agents.services.interruptions import FINAL_EVENT_STATUSES, termination_event_can_change, termination_events_close
 from agents.services.replicas import replica_can_change, replica_transition
+from agents.services.settings import SETTING_FIELDS, agent_enabled_toggle, agent_settings_update
 from agents.services.status import agent_effective_status
 from spotbackend.admin_views import HistoryAdmin, HistoryInline, agent_timeline_html
 from spotbackend.exceptions import Conflict
@@ -81,21 +83,54 @@ class EffectiveStatusFilter(admin.SimpleListFilter):
 
 @admin.register(Agent)
 class AgentAdmin(admin.ModelAdmin):
+    """What the agent reports is shown, not edited; staff change its settings, and those go through
+    the same services as the dashboard (mutual exclusivity, system events)."""
+
     list_display = (
         "hostname", "logical_agent_id", "client", "instance_id", "instance_type", "az", "current_mode",
-        "status", "enabled", "auto_switch_enabled", "last_heartbeat_at",
+        "status_as_seen", "enabled", "auto_switch_enabled", "last_heartbeat_at",
     )
     list_filter = (EffectiveStatusFilter, "status", "current_mode", "enabled", "auto_switch_enabled",
                    "manual_replica_enabled", "client")
     search_fields = ("hostname", "logical_agent_id", "instance_id", "id", "private_ip", "public_ip")
     list_select_related = ("client",)
-    readonly_fields = ("id", "registered_at", "updated_at", "recent_timeline")
-    raw_id_fields = ("current_pool",)
+    reported = ("id", "client", "logical_agent_id", "hostname", "instance_id", "instance_type", "region", "az",
+                "ami_id", "private_ip", "public_ip", "agent_version", "current_mode", "current_pool", "status",
+                "last_heartbeat_at", "last_termination_notice_at", "last_rebalance_recommendation_at",
+                "emergency_replica_count", "last_cleanup_at", "registered_at", "updated_at")
+    fieldsets = (
+        (None, {"fields": ("hostname", "logical_agent_id", "client", "status_as_seen", "status", "current_mode",
+                           "instance_id", "last_heartbeat_at")}),
+        ("Settings", {"fields": ("enabled",) + SETTING_FIELDS}),
+        ("Recent timeline", {"fields": ("recent_timeline",)}),
+        ("Reported by the agent", {"classes": ("collapse",), "fields": (
+            "id", "instance_type", "region", "az", "ami_id", "private_ip", "public_ip", "agent_version",
+            "current_pool", "last_termination_notice_at", "last_rebalance_recommendation_at",
+            "emergency_replica_count", "last_cleanup_at", "registered_at", "updated_at")}),
+    )
+    readonly_fields = reported + ("status_as_seen", "recent_timeline")
     inlines = [InstanceInline, DecisionInline]
 
-    @admin.display(description="Recent timeline (switches, notices, commands, decisions)")
+    def has_add_permission(self, request):
+        return False  # agents register themselves (POST /api/agents/register)
+
+    @admin.display(description="status as seen")
+    def status_as_seen(self, obj):
+        return agent_effective_status(agent=obj) if obj and obj.pk else "-"
+
+    @admin.display(description="Newest first (switches, notices, commands, decisions)")
     def recent_timeline(self, obj):
         return agent_timeline_html(agent=obj) if obj and obj.pk else "-"
+
+    def save_model(self, request, obj, form, change):
+        changes = {f: form.cleaned_data[f] for f in SETTING_FIELDS if f in form.changed_data}
+        try:
+            if changes:
+                agent_settings_update(agent=obj, changes=changes)
+            if "enabled" in form.changed_data:
+                agent_enabled_toggle(agent=obj)
+        except ValidationError as e:
+            self.message_user(request, f"Settings not saved: {e.detail}", messages.ERROR)
 
 
 @admin.register(Instance)

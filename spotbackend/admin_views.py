@@ -168,18 +168,21 @@ def savings_chart_html(*, client, today: date | None = None, days: int = CHART_D
             r["snapshot_date"].isoformat(), _money(v),
         ))
     svg = format_html(
-        '<svg class="savings-chart" xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" '
-        'viewBox="0 0 {w} {h}" role="img" aria-label="Daily savings, last {d} days">'
+        '<svg class="savings-chart" xmlns="http://www.w3.org/2000/svg" width="100%" '
+        'style="max-width:{w}px;height:auto;display:block" viewBox="0 0 {w} {h}" role="img" '
+        'aria-label="Daily savings, last {d} days">'
         '<line x1="{l}" y1="{z}" x2="{r}" y2="{z}" stroke="#999" stroke-width="1"/>'
         '<text x="{tx}" y="{ty_hi}" font-size="10" text-anchor="end">{hi}</text>'
         '<text x="{tx}" y="{ty_z}" font-size="10" text-anchor="end">{zero_label}</text>'
-        '<text x="{tx}" y="{ty_lo}" font-size="10" text-anchor="end">{lo}</text>'
-        "{bars}"
+        "{lo_label}{bars}"
         '<text x="{l}" y="{ty_axis}" font-size="10">{start}</text>'
         '<text x="{r}" y="{ty_axis}" font-size="10" text-anchor="end">{end}</text>'
         "</svg>",
         w=width, h=top + height + bottom, d=days, l=left, r=width - 10, z=f"{zero:.1f}", tx=left - 4,
-        ty_hi=top + 8, ty_z=f"{zero + 3:.1f}", ty_lo=top + height, hi=_money(hi), lo=_money(lo), zero_label="$0",
+        ty_hi=top + 8, ty_z=f"{zero + 3:.1f}", hi=_money(hi), zero_label="$0",
+        # The lowest value only when below zero and far enough from the zero line to be read.
+        lo_label=format_html('<text x="{}" y="{}" font-size="10" text-anchor="end">{}</text>', left - 4,
+                             top + height, _money(lo)) if lo < 0 and top + height - zero > 12 else "",
         ty_axis=top + height + 16, start=start.isoformat(), end=today.isoformat(),
         bars=format_html_join(
             "",

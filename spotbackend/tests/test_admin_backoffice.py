@@ -206,3 +206,44 @@ def test_the_index_shows_the_fleet_at_a_glance(admin_client, client_obj, setting
     assert r.context["cl"].result_count == 2
     r = admin_client.get(reverse("admin:notifications_notification_changelist"), {"status__exact": "failed"})
     assert r.context["cl"].result_count == 1
+
+
+def _agent_form(agent, **settings):
+    data = {"enabled": "on" if agent.enabled else "", "replica_count": agent.replica_count,
+            "auto_switch_enabled": "on" if agent.auto_switch_enabled else "",
+            "auto_terminate_enabled": "on" if agent.auto_terminate_enabled else "",
+            "manual_replica_enabled": "on" if agent.manual_replica_enabled else "",
+            "hostname": "invented-host", "status": "offline", "instance_id": "i-invented"}
+    for prefix in ("instances", "decisions"):
+        data.update({f"{prefix}-TOTAL_FORMS": 0, f"{prefix}-INITIAL_FORMS": 0, f"{prefix}-MIN_NUM_FORMS": 0,
+                     f"{prefix}-MAX_NUM_FORMS": 0})
+    data.update({k: ("on" if v is True else "" if v is False else v) for k, v in settings.items()})
+    return {k: v for k, v in data.items() if v != ""}
+
+
+def test_agent_settings_change_through_the_services_and_reported_facts_do_not(admin_client, client_obj):
+    from agents.models import Agent
+
+    agent = AgentFactory(client=client_obj, hostname="real-host", auto_switch_enabled=True)
+    url = reverse("admin:agents_agent_change", args=[agent.pk])
+    assert admin_client.get(reverse("admin:agents_agent_add")).status_code == 403  # agents register themselves
+    r = admin_client.post(url, _agent_form(agent, manual_replica_enabled=True, enabled=False))
+    assert r.status_code == 302, r.content.decode()[:2000]
+    agent = Agent.objects.get(pk=agent.pk)
+    # The mutual-exclusivity rule ran (auto-switch went off) and `enabled` moved the status with it.
+    assert (agent.manual_replica_enabled, agent.auto_switch_enabled, agent.enabled) == (True, False, False)
+    assert agent.status == "disabled"
+    assert agent.hostname == "real-host" and agent.instance_id != "i-invented"  # reported facts: unchanged
+    events = set(SystemEvent.objects.filter(agent=agent).values_list("event_type", flat=True))
+    assert {"agent_settings_changed", "mutual_exclusivity_enforced", "agent_disabled"} <= events
+
+
+def test_both_exclusive_settings_at_once_is_refused_with_a_message(admin_client, client_obj):
+    from agents.models import Agent
+
+    agent = AgentFactory(client=client_obj)
+    r = admin_client.post(reverse("admin:agents_agent_change", args=[agent.pk]),
+                          _agent_form(agent, manual_replica_enabled=True, auto_switch_enabled=True), follow=True)
+    assert "Settings not saved" in r.content.decode()
+    agent = Agent.objects.get(pk=agent.pk)
+    assert (agent.manual_replica_enabled, agent.auto_switch_enabled) == (False, False)
