@@ -75,7 +75,7 @@ def _changelist(model_label: str, **params) -> str:
 
 
 def fleet_at_a_glance(*, now=None) -> dict:
-    from agents.models import AgentStatus, Agent, RiskRecommendation, SpotPool, TerminationEvent
+    from agents.models import Agent, AgentStatus, RiskRecommendation, SpotPool, TerminationEvent, TerminationEventStatus
     from agents.services.interruptions import FINAL_EVENT_STATUSES
     from agents.services.status import agent_effective_status
     from notifications.models import Notification, NotificationStatus
@@ -87,7 +87,7 @@ def fleet_at_a_glance(*, now=None) -> dict:
         for a in Agent.objects.only("id", "status", "last_heartbeat_at").iterator(chunk_size=2000)
     )
     agents = [
-        {"label": label, "count": statuses.get(value, 0), "url": _changelist("agents.agent", status__exact=value)}
+        {"label": label, "count": statuses.get(value, 0), "url": _changelist("agents.agent", effective_status=value)}
         for value, label in AgentStatus.choices
     ]
     risk = Counter(SpotPool.objects.values_list("risk_recommendation", flat=True))
@@ -107,7 +107,8 @@ def fleet_at_a_glance(*, now=None) -> dict:
         "offline": statuses.get(AgentStatus.OFFLINE, 0),
         "terminating": statuses.get(AgentStatus.TERMINATING, 0),
         "open_events": open_events,
-        "open_events_url": _changelist("agents.terminationevent", status__in="detected,handling"),
+        "open_events_url": _changelist("agents.terminationevent", status__in=",".join(
+            value for value, _ in TerminationEventStatus.choices if value not in FINAL_EVENT_STATUSES)),
         "pools": pools,
         "failed_notifications": failed,
         "failed_notifications_url": _changelist("notifications.notification", status__exact="failed"),
