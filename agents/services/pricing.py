@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from agents.locks import agent_lock
 from agents.models import Agent, OnDemandPriceSample, SpotPool, SpotPriceSample
+from agents.services.market import ondemand_ceiling, quote_problem, sample_time
 from agents.services.pools import pool_parse_id, region_of_az
 
 V4_FALLBACK_ONDEMAND = Decimal("0.1")
@@ -78,10 +79,10 @@ def pricing_report_record(*, agent: Agent, report: PricingReport) -> dict:
        each its own statement: a statement locking one row while holding none cannot close a cycle;
     4. the agent's mode, when it changed, in its own transaction (agent row locked first)."""
     now = timezone.now()
-    observed_at = report.collected_at or now
-    quotes = {q.pool_id: q for q in report.spot_pools if pool_parse_id(q.pool_id)}
+    observed_at = sample_time(reported=report.collected_at, now=now)
+    region = report.region or region_of_az(report.az) or agent.region
+    quotes, ignored = pricing_quotes_check(report=report, region=region)
     pool_ids = sorted(quotes)
-    region = report.region or region_of_az(report.az)
 
     if quotes:
         existing = set(SpotPool.objects.filter(pk__in=pool_ids).values_list("pk", flat=True))
@@ -132,7 +133,30 @@ def pricing_report_record(*, agent: Agent, report: PricingReport) -> dict:
         pool_id = report.pool_id if report.mode == "spot" and report.pool_id in quotes else None
         if agent.current_mode != report.mode or agent.current_pool_id != pool_id:
             _deadlock_retry(lambda: _agent_mode_record(agent=agent, mode=report.mode, pool_id=pool_id))
-    return {"pools": len(quotes), "observed_at": observed_at}
+    return {"pools": len(quotes), "observed_at": observed_at, "ignored": ignored}
+
+
+def pricing_quotes_check(*, report: PricingReport, region: str) -> tuple[dict[str, PoolQuote], list[dict]]:
+    """The quotes kept, by pool id, and those dropped with the reason (agents/services/market.py): other
+    clients' decisions read these pools, so a quote must name a real AZ of the instance's region at a
+    plausible price. Dropping one bad quote keeps the rest of an honest report."""
+    ceiling = ondemand_ceiling(instance_type=report.instance_type, region=region, reported=report.on_demand_price,
+                               reported_is_fallback=report.on_demand_is_fallback)
+    quotes, ignored = {}, []
+    for q in report.spot_pools:
+        parsed = pool_parse_id(q.pool_id)
+        if parsed is None:
+            ignored.append({"pool_id": q.pool_id, "reason": "pool_id: not '<instance type>.<availability zone>'"})
+            continue
+        problem = quote_problem(pool_id=q.pool_id, instance_type=report.instance_type, az=parsed[1],
+                                region=region, price=q.price, ceiling=ceiling)
+        if not problem and q.az and q.az != parsed[1]:
+            problem = f"az: '{q.az}' is not the pool's availability zone '{parsed[1]}'"
+        if problem:
+            ignored.append({"pool_id": q.pool_id, "reason": problem})
+        else:
+            quotes[q.pool_id] = q
+    return quotes, ignored
 
 
 def _agent_mode_record(*, agent: Agent, mode: str, pool_id: str | None) -> None:
