@@ -10,11 +10,12 @@ client must not be able to steer another's decisions through them, so:
   own agents reported it, and for everyone when at least MARKET_EVIDENCE_QUORUM distinct clients did.
 """
 import re
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import Count
+from django.db.models import Count, Max, Q
 
 from agents.models import OnDemandPriceSample, TerminationEvent, TerminationEventType
 
@@ -56,14 +57,12 @@ def ondemand_ceiling(*, instance_type: str, region: str, reported: Decimal | Non
     return min(known) * Decimal(str(settings.SPOT_MAX_ONDEMAND_RATIO))
 
 
-def quote_problem(*, pool_id: str, instance_type: str, az: str, region: str, price, ceiling: Decimal | None) -> str:
+def quote_problem(*, pool_id: str, az: str, region: str, price, ceiling: Decimal | None) -> str:
     """Why a reported spot quote is not kept ('' when it is)."""
     if region and not az_belongs_to_region(az=az, region=region):
         return f"pool_id: '{az}' is not an availability zone of {region}"
     if not region:
         return "pool_id: the reporting instance's region is unknown"
-    if instance_type and not pool_id.startswith(instance_type + "."):
-        return f"pool_id: not a pool of the instance type {instance_type}"
     if price is None or not Decimal(price).is_finite() or Decimal(price) <= 0:
         return "price: must be a positive number"
     if ceiling is not None and Decimal(price) > ceiling:
@@ -71,33 +70,58 @@ def quote_problem(*, pool_id: str, instance_type: str, az: str, region: str, pri
     return ""
 
 
-def _clients_per_pool(*, pool_ids, event_type: str, since: datetime, now: datetime) -> dict[str, set]:
-    rows = (
-        TerminationEvent.objects.filter(pool_id__in=list(pool_ids), event_type=event_type,
-                                        detected_at__gt=since, detected_at__lte=now)
-        .order_by().values_list("pool_id", "client_id").distinct()
-    )
-    clients: dict[str, set] = {}
-    for pool_id, client_id in rows:
-        clients.setdefault(pool_id, set()).add(client_id)
-    return clients
-
-
 def evidence_counts(*, client_id, clients: set) -> bool:
     """Whether signals from `clients` count for `client_id` (None: for everyone, the shared view)."""
     return (client_id is not None and client_id in clients) or len(clients) >= settings.MARKET_EVIDENCE_QUORUM
 
 
-def pools_in_cooldown(*, client_id, pool_ids, now: datetime) -> set[str]:
-    """Pools cooling down for this client: a termination notice in the last POOL_COOLDOWN_SECONDS from
-    the client's own agents, or from at least MARKET_EVIDENCE_QUORUM distinct clients. One query."""
+@dataclass(frozen=True)
+class PoolSignals:
+    cooling: set  # pools in cooldown for the client
+    own: dict  # pool -> risk recommendation from the client's own signals alone (pools with some)
+
+
+def pool_signals(*, client_id, pool_ids, now: datetime) -> PoolSignals:
+    """What this client's decisions see of the pools' interruption signals, in one indexed query:
+    - cooldown: a termination notice in the last POOL_COOLDOWN_SECONDS from the client's own agents, or
+      from at least MARKET_EVIDENCE_QUORUM distinct clients;
+    - own risk: the recommendation the client's own notices and rebalance recommendations of the last
+      24 h give by the rule of risk.risk_score_compute; a decision takes the worse of it and the shared
+      analysis (which counts only agreed signals, agreed_event_counts)."""
+    from agents.services.risk import risk_score_compute  # risk imports this module
+
     pool_ids = [p for p in pool_ids if p]
     if not pool_ids:
-        return set()
-    since = now - timedelta(seconds=settings.POOL_COOLDOWN_SECONDS)
-    per_pool = _clients_per_pool(pool_ids=pool_ids, event_type=TerminationEventType.TERMINATION_NOTICE,
-                                 since=since, now=now)
-    return {p for p, clients in per_pool.items() if evidence_counts(client_id=client_id, clients=clients)}
+        return PoolSignals(set(), {})
+    cooldown_from = now - timedelta(seconds=settings.POOL_COOLDOWN_SECONDS)
+    risk_from = now - RISK_WINDOW
+    rows = (
+        TerminationEvent.objects.filter(pool_id__in=pool_ids, detected_at__gt=min(cooldown_from, risk_from),
+                                        detected_at__lte=now)
+        .order_by().values("pool_id", "client_id", "event_type")
+        .annotate(in_risk=Count("id", filter=Q(detected_at__gt=risk_from)), last=Max("detected_at"))
+    )
+    notifiers: dict[str, set] = {}
+    own_counts: dict[str, dict[str, int]] = {}
+    for r in rows:
+        if r["event_type"] == TerminationEventType.TERMINATION_NOTICE and r["last"] > cooldown_from:
+            notifiers.setdefault(r["pool_id"], set()).add(r["client_id"])
+        if client_id is not None and r["client_id"] == client_id and r["in_risk"]:
+            own_counts.setdefault(r["pool_id"], {})[r["event_type"]] = r["in_risk"]
+    cooling = {p for p, clients in notifiers.items() if evidence_counts(client_id=client_id, clients=clients)}
+    own = {
+        pool_id: risk_score_compute(
+            prices=[], latest_price=None, ondemand_price=None,
+            notices=c.get(TerminationEventType.TERMINATION_NOTICE, 0),
+            rebalances=c.get(TerminationEventType.REBALANCE_RECOMMENDATION, 0),
+        )["recommendation"]
+        for pool_id, c in own_counts.items()
+    }
+    return PoolSignals(cooling, own)
+
+
+def pools_in_cooldown(*, client_id, pool_ids, now: datetime) -> set[str]:
+    return pool_signals(client_id=client_id, pool_ids=pool_ids, now=now).cooling
 
 
 def pool_in_cooldown(*, pool_id: str, client_id, now: datetime) -> bool:
@@ -113,32 +137,6 @@ def agreed_event_counts(*, since: datetime, now: datetime) -> dict[tuple[str, st
         .annotate(n=Count("id"), clients=Count("client_id", distinct=True))
     )
     return {(r["pool_id"], r["event_type"]): r["n"] for r in rows if r["clients"] >= settings.MARKET_EVIDENCE_QUORUM}
-
-
-def own_risk_buckets(*, client_id, pool_ids, now: datetime) -> dict[str, str]:
-    """The risk recommendation each pool has from the client's own signals of the last 24 h alone, by
-    the rule of risk.risk_score_compute (only pools with such signals). A client's decisions take the
-    worse of this and the shared analysis, so its own notices count at once without anyone else's."""
-    from agents.services.risk import risk_score_compute  # risk imports this module
-
-    pool_ids = [p for p in pool_ids if p]
-    if client_id is None or not pool_ids:
-        return {}
-    counts: dict[str, dict[str, int]] = {}
-    for r in (
-        TerminationEvent.objects.filter(client_id=client_id, pool_id__in=pool_ids, detected_at__gt=now - RISK_WINDOW,
-                                        detected_at__lte=now)
-        .order_by().values("pool_id", "event_type").annotate(n=Count("id"))
-    ):
-        counts.setdefault(r["pool_id"], {})[r["event_type"]] = r["n"]
-    return {
-        pool_id: risk_score_compute(
-            prices=[], latest_price=None, ondemand_price=None,
-            notices=c.get(TerminationEventType.TERMINATION_NOTICE, 0),
-            rebalances=c.get(TerminationEventType.REBALANCE_RECOMMENDATION, 0),
-        )["recommendation"]
-        for pool_id, c in counts.items()
-    }
 
 
 def worse_recommendation(a: str, b: str) -> str:

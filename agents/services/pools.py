@@ -75,7 +75,7 @@ def pool_select(
     """Best spot pool of this type and region for this client: recent price, not cooling down, not
     `avoid`, not excluded, never riskier than `max_risk_of`; ranked by risk bucket, then price.
     Cooldown and risk weigh the client's own interruption signals and other clients' only when several
-    agree (market.py); client_id None: only the agreed ones. Three indexed queries."""
+    agree (market.py); client_id None: only the agreed ones. Two indexed queries."""
     now = now or timezone.now()
     if not instance_type or not region:
         return PoolChoice(None, "instance type or region unknown: on-demand")
@@ -86,14 +86,17 @@ def pool_select(
         .exclude(latest_price__isnull=True)
     )
     ids = [p.pk for p in candidates] + ([max_risk_of.pk] if max_risk_of is not None else [])
-    cooling = market.pools_in_cooldown(client_id=client_id, pool_ids=ids, now=now)
-    own = market.own_risk_buckets(client_id=client_id, pool_ids=ids, now=now)
+    signals = market.pool_signals(client_id=client_id, pool_ids=ids, now=now)
+    cooling, own = signals.cooling, signals.own
     for p in candidates:  # the recommendation as this client's decisions see it (not saved)
-        p.risk_recommendation = market.worse_recommendation(p.risk_recommendation, own.get(p.pk, ""))
+        if p.pk in own:
+            p.risk_recommendation = market.worse_recommendation(p.risk_recommendation, own[p.pk])
     candidates = [p for p in candidates if p.pk not in cooling and p.risk_recommendation != RiskRecommendation.AVOID]
     ranked = sorted(candidates, key=_rank)
     if max_risk_of is not None:
-        worst = market.worse_recommendation(max_risk_of.risk_recommendation, own.get(max_risk_of.pk, ""))
+        worst = max_risk_of.risk_recommendation
+        if max_risk_of.pk in own:
+            worst = market.worse_recommendation(worst, own[max_risk_of.pk])
         ceiling = RISK_BUCKET.get(worst, 1)
         ranked = [p for p in ranked if RISK_BUCKET.get(p.risk_recommendation, 1) <= ceiling]
     if not ranked:

@@ -140,16 +140,20 @@ def pricing_quotes_check(*, report: PricingReport, region: str) -> tuple[dict[st
     """The quotes kept, by pool id, and those dropped with the reason (agents/services/market.py): other
     clients' decisions read these pools, so a quote must name a real AZ of the instance's region at a
     plausible price. Dropping one bad quote keeps the rest of an honest report."""
-    ceiling = ondemand_ceiling(instance_type=report.instance_type, region=region, reported=report.on_demand_price,
-                               reported_is_fallback=report.on_demand_is_fallback)
+    ceilings: dict[str, Decimal | None] = {}  # per instance type: the report's on-demand quote is its own type's
     quotes, ignored = {}, []
     for q in report.spot_pools:
         parsed = pool_parse_id(q.pool_id)
         if parsed is None:
             ignored.append({"pool_id": q.pool_id, "reason": "pool_id: not '<instance type>.<availability zone>'"})
             continue
-        problem = quote_problem(pool_id=q.pool_id, instance_type=report.instance_type, az=parsed[1],
-                                region=region, price=q.price, ceiling=ceiling)
+        own_type = parsed[0] == report.instance_type
+        if parsed[0] not in ceilings:
+            ceilings[parsed[0]] = ondemand_ceiling(
+                instance_type=parsed[0], region=region, reported=report.on_demand_price if own_type else None,
+                reported_is_fallback=report.on_demand_is_fallback)
+        problem = quote_problem(pool_id=q.pool_id, az=parsed[1], region=region, price=q.price,
+                                ceiling=ceilings[parsed[0]])
         if not problem and q.az and q.az != parsed[1]:
             problem = f"az: '{q.az}' is not the pool's availability zone '{parsed[1]}'"
         if problem:
