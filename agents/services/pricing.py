@@ -130,7 +130,10 @@ def pricing_report_record(*, agent: Agent, report: PricingReport) -> dict:
             instance_unknown_log(agent=agent, instance_id=report.instance_id, source="pricing report")
     # v3.2.0 agents tell their mode only here; a report from a non-primary instance changes nothing.
     if report.instance_id and report.instance_id == agent.instance_id and report.mode in ("spot", "ondemand"):
-        pool_id = report.pool_id if report.mode == "spot" and report.pool_id in quotes else None
+        # The agent's own pool is its own fact, even when its quote was dropped as implausible.
+        own_pool = report.pool_id in quotes or any(
+            i["pool_id"] == report.pool_id and i["reason"].startswith("price:") for i in ignored)
+        pool_id = report.pool_id if report.mode == "spot" and own_pool else None
         if agent.current_mode != report.mode or agent.current_pool_id != pool_id:
             _deadlock_retry(lambda: _agent_mode_record(agent=agent, mode=report.mode, pool_id=pool_id))
     return {"pools": len(quotes), "observed_at": observed_at, "ignored": ignored}
