@@ -35,8 +35,8 @@ from agents.models import (
 from agents.services.commands import command_expire_stale, command_issue
 from agents.services.decisions import client_dry_run, decision_record
 from agents.services.events import system_event_log
-from agents.services.market import sample_time
 from agents.services.instances import instance_is_known, instance_primary_end, instance_unknown_log
+from agents.services.market import sample_time
 from agents.services.pools import RISK_BUCKET, PoolChoice, pool_select
 from agents.services.status import agent_status_transition
 from notifications.services import notification_enqueue

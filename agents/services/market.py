@@ -57,7 +57,7 @@ def ondemand_ceiling(*, instance_type: str, region: str, reported: Decimal | Non
     return min(known) * Decimal(str(settings.SPOT_MAX_ONDEMAND_RATIO))
 
 
-def quote_problem(*, pool_id: str, az: str, region: str, price, ceiling: Decimal | None) -> str:
+def quote_problem(*, az: str, region: str, price, ceiling: Decimal | None) -> str:
     """Why a reported spot quote is not kept ('' when it is)."""
     if region and not az_belongs_to_region(az=az, region=region):
         return f"pool_id: '{az}' is not an availability zone of {region}"

@@ -77,7 +77,9 @@ def pricing_report_record(*, agent: Agent, report: PricingReport) -> dict:
        take shared locks on the pool rows in that order) and the on-demand quote;
     3. each pool's latest price moves forward with one conditional single-row UPDATE, pool-id order,
        each its own statement: a statement locking one row while holding none cannot close a cycle;
-    4. the agent's mode, when it changed, in its own transaction (agent row locked first)."""
+    4. the agent's mode, when it changed, in its own transaction (agent row locked first).
+    Quotes are checked first and sample times clamped to the server clock (agents/services/market.py):
+    other clients' decisions read these pools."""
     now = timezone.now()
     observed_at = sample_time(reported=report.collected_at, now=now)
     region = report.region or region_of_az(report.az) or agent.region
@@ -89,10 +91,9 @@ def pricing_report_record(*, agent: Agent, report: PricingReport) -> dict:
         new_pools = []
         for pid in pool_ids:
             if pid not in existing:
-                q = quotes[pid]
-                az = q.az or pool_parse_id(pid)[1]
-                new_pools.append(SpotPool(id=pid, instance_type=q.instance_type or pool_parse_id(pid)[0], az=az,
-                                          region=region_of_az(az) or region))
+                # Type and AZ from the id alone: a quote's own fields cannot file a pool under another type.
+                instance_type, az = pool_parse_id(pid)
+                new_pools.append(SpotPool(id=pid, instance_type=instance_type, az=az, region=region_of_az(az) or region))
         SpotPool.objects.bulk_create(new_pools, ignore_conflicts=True)
 
     def append_samples():
@@ -155,7 +156,7 @@ def pricing_quotes_check(*, report: PricingReport, region: str) -> tuple[dict[st
             ceilings[parsed[0]] = ondemand_ceiling(
                 instance_type=parsed[0], region=region, reported=report.on_demand_price if own_type else None,
                 reported_is_fallback=report.on_demand_is_fallback)
-        problem = quote_problem(pool_id=q.pool_id, az=parsed[1], region=region, price=q.price,
+        problem = quote_problem(az=parsed[1], region=region, price=q.price,
                                 ceiling=ceilings[parsed[0]])
         if not problem and q.az and q.az != parsed[1]:
             problem = f"az: '{q.az}' is not the pool's availability zone '{parsed[1]}'"

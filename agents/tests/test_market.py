@@ -154,3 +154,14 @@ def test_implausible_prices_are_dropped_and_the_rest_kept(api, client_obj):
     assert [i["pool_id"] for i in r.json()["ignored"]] == [B1]
     assert "on-demand" in r.json()["ignored"][0]["reason"]
     assert not SpotPriceSample.objects.filter(pool_id=B1).exists()
+
+
+def test_a_quote_cannot_file_a_pool_under_another_type(other_api, other_client):
+    """Else a client could hide a pool from another client's choices by creating it first, mistyped."""
+    liar = AgentFactory(client=other_client)
+    body = P.pricing_v4(instance_id=liar.instance_id, collected_at=_iso(timezone.now()), prices={"us-east-1f": 0.01})
+    body["pricing"]["spot_pools"][0]["instance_type"] = "m5.large"
+    r = other_api.post(f"/api/agents/{liar.pk}/pricing-report", body, format="json")
+    assert r.status_code == 200, r.content
+    pool = SpotPool.objects.get(pk="t3.medium.us-east-1f")
+    assert (pool.instance_type, pool.az, pool.region) == ("t3.medium", "us-east-1f", "us-east-1")
