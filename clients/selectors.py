@@ -19,6 +19,7 @@ from agents.models import (
     Switch,
 )
 from agents.selectors import agent_summary, parse_uuid
+from agents.services.market import pools_in_cooldown
 from agents.services.ondemand import ondemand_price_get, ondemand_prices_get
 from agents.services.status import agent_effective_status
 from clients.models import Client
@@ -159,7 +160,9 @@ def instance_pricing(*, client: Client, instance_id: str, now=None) -> dict:
     fresh_after = now - timedelta(seconds=settings.PRICE_FRESHNESS_SECONDS)
     pools = []
     if inst.instance_type and inst.region:
-        for pool in SpotPool.objects.filter(instance_type=inst.instance_type, region=inst.region).order_by("az", "id"):
+        rows = list(SpotPool.objects.filter(instance_type=inst.instance_type, region=inst.region).order_by("az", "id"))
+        cooling = pools_in_cooldown(client_id=client.pk, pool_ids=[p.pk for p in rows], now=now)
+        for pool in rows:
             pools.append(
                 {
                     "pool_id": pool.pk,
@@ -170,7 +173,7 @@ def instance_pricing(*, client: Client, instance_id: str, now=None) -> dict:
                     "is_fresh": pool.latest_price_at is not None and pool.latest_price_at >= fresh_after,
                     "risk_score": _price(pool.risk_score),
                     "risk_recommendation": pool.risk_recommendation or None,
-                    "in_cooldown": pool.cooldown_until is not None and pool.cooldown_until > now,
+                    "in_cooldown": pool.pk in cooling,  # as this client's decisions see it
                     "is_current": pool.pk == inst.pool_id,
                 }
             )

@@ -24,6 +24,8 @@ env = environ.Env(
     ONDEMAND_PRICE_RETENTION_DAYS=(int, 90),
     POOL_COOLDOWN_SECONDS=(int, 600),
     PRICE_FRESHNESS_SECONDS=(int, 3600),
+    SPOT_MAX_ONDEMAND_RATIO=(float, 1.5),
+    MARKET_EVIDENCE_QUORUM=(int, 2),
     COMMAND_DELIVERY_TIMEOUT=(int, 1800),
     REPLICA_STUCK_MINUTES=(int, 15),
     CONN_MAX_AGE=(int, 60),
@@ -311,6 +313,10 @@ ONDEMAND_PRICE_RETENTION_DAYS = env("ONDEMAND_PRICE_RETENTION_DAYS")
 POOL_COOLDOWN_SECONDS = env("POOL_COOLDOWN_SECONDS")
 # A pool whose latest price is older than this is not a failover candidate.
 PRICE_FRESHNESS_SECONDS = env("PRICE_FRESHNESS_SECONDS")
+# Market data shared between clients (docs/SECURITY.md): a spot quote above this x the real on-demand
+# price is dropped; another client's interruption signals count only when this many clients agree.
+SPOT_MAX_ONDEMAND_RATIO = env("SPOT_MAX_ONDEMAND_RATIO")
+MARKET_EVIDENCE_QUORUM = env("MARKET_EVIDENCE_QUORUM")
 # A delivered command with no executed callback or re-register after this long is expired as failed.
 COMMAND_DELIVERY_TIMEOUT = env("COMMAND_DELIVERY_TIMEOUT")
 # A replica still launching/syncing (or promoting after its switch closed) this long is ended (issue 9).

@@ -171,7 +171,10 @@ class PricingReportApi(AgentApi):
             collected_at=collected_at,
         )
         result = pricing_report_record(agent=agent, report=report)
-        return Response({"success": True, "pools": result["pools"]})
+        body = {"success": True, "pools": result["pools"]}
+        if result["ignored"]:
+            body["ignored"] = result["ignored"]  # quotes dropped (agents/services/market.py), the rest kept
+        return Response(body)
 
 
 def _side(data: dict) -> SwitchSide:

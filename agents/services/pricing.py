@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from agents.locks import agent_lock
 from agents.models import Agent, OnDemandPriceSample, SpotPool, SpotPriceSample
+from agents.services.market import ondemand_ceiling, quote_problem, sample_time
 from agents.services.pools import pool_parse_id, region_of_az
 
 V4_FALLBACK_ONDEMAND = Decimal("0.1")
@@ -76,22 +77,23 @@ def pricing_report_record(*, agent: Agent, report: PricingReport) -> dict:
        take shared locks on the pool rows in that order) and the on-demand quote;
     3. each pool's latest price moves forward with one conditional single-row UPDATE, pool-id order,
        each its own statement: a statement locking one row while holding none cannot close a cycle;
-    4. the agent's mode, when it changed, in its own transaction (agent row locked first)."""
+    4. the agent's mode, when it changed, in its own transaction (agent row locked first).
+    Quotes are checked first and sample times clamped to the server clock (agents/services/market.py):
+    other clients' decisions read these pools."""
     now = timezone.now()
-    observed_at = report.collected_at or now
-    quotes = {q.pool_id: q for q in report.spot_pools if pool_parse_id(q.pool_id)}
+    observed_at = sample_time(reported=report.collected_at, now=now)
+    region = report.region or region_of_az(report.az) or agent.region
+    quotes, ignored = pricing_quotes_check(report=report, region=region)
     pool_ids = sorted(quotes)
-    region = report.region or region_of_az(report.az)
 
     if quotes:
         existing = set(SpotPool.objects.filter(pk__in=pool_ids).values_list("pk", flat=True))
         new_pools = []
         for pid in pool_ids:
             if pid not in existing:
-                q = quotes[pid]
-                az = q.az or pool_parse_id(pid)[1]
-                new_pools.append(SpotPool(id=pid, instance_type=q.instance_type or pool_parse_id(pid)[0], az=az,
-                                          region=region_of_az(az) or region))
+                # Type and AZ from the id alone: a quote's own fields cannot file a pool under another type.
+                instance_type, az = pool_parse_id(pid)
+                new_pools.append(SpotPool(id=pid, instance_type=instance_type, az=az, region=region_of_az(az) or region))
         SpotPool.objects.bulk_create(new_pools, ignore_conflicts=True)
 
     def append_samples():
@@ -129,10 +131,40 @@ def pricing_report_record(*, agent: Agent, report: PricingReport) -> dict:
             instance_unknown_log(agent=agent, instance_id=report.instance_id, source="pricing report")
     # v3.2.0 agents tell their mode only here; a report from a non-primary instance changes nothing.
     if report.instance_id and report.instance_id == agent.instance_id and report.mode in ("spot", "ondemand"):
-        pool_id = report.pool_id if report.mode == "spot" and report.pool_id in quotes else None
+        # The agent's own pool is its own fact, even when its quote was dropped as implausible.
+        own_pool = report.pool_id in quotes or any(
+            i["pool_id"] == report.pool_id and i["reason"].startswith("price:") for i in ignored)
+        pool_id = report.pool_id if report.mode == "spot" and own_pool else None
         if agent.current_mode != report.mode or agent.current_pool_id != pool_id:
             _deadlock_retry(lambda: _agent_mode_record(agent=agent, mode=report.mode, pool_id=pool_id))
-    return {"pools": len(quotes), "observed_at": observed_at}
+    return {"pools": len(quotes), "observed_at": observed_at, "ignored": ignored}
+
+
+def pricing_quotes_check(*, report: PricingReport, region: str) -> tuple[dict[str, PoolQuote], list[dict]]:
+    """The quotes kept, by pool id, and those dropped with the reason (agents/services/market.py): other
+    clients' decisions read these pools, so a quote must name a real AZ of the instance's region at a
+    plausible price. Dropping one bad quote keeps the rest of an honest report."""
+    ceilings: dict[str, Decimal | None] = {}  # per instance type: the report's on-demand quote is its own type's
+    quotes, ignored = {}, []
+    for q in report.spot_pools:
+        parsed = pool_parse_id(q.pool_id)
+        if parsed is None:
+            ignored.append({"pool_id": q.pool_id, "reason": "pool_id: not '<instance type>.<availability zone>'"})
+            continue
+        own_type = parsed[0] == report.instance_type
+        if parsed[0] not in ceilings:
+            ceilings[parsed[0]] = ondemand_ceiling(
+                instance_type=parsed[0], region=region, reported=report.on_demand_price if own_type else None,
+                reported_is_fallback=report.on_demand_is_fallback)
+        problem = quote_problem(az=parsed[1], region=region, price=q.price,
+                                ceiling=ceilings[parsed[0]])
+        if not problem and q.az and q.az != parsed[1]:
+            problem = f"az: '{q.az}' is not the pool's availability zone '{parsed[1]}'"
+        if problem:
+            ignored.append({"pool_id": q.pool_id, "reason": problem})
+        else:
+            quotes[q.pool_id] = q
+    return quotes, ignored
 
 
 def _agent_mode_record(*, agent: Agent, mode: str, pool_id: str | None) -> None:

@@ -4,7 +4,8 @@ score = 0.3 x volatility + 0.2 x price pressure + 0.5 x interruptions, each comp
 - volatility: coefficient of variation of the pool's spot samples over 24 h, full at CV 0.2;
 - price pressure: spot / on-demand, none up to 0.3, full at 1.0 (spot near on-demand = scarce capacity);
 - interruptions: termination notices (weight 1) and rebalance recommendations (weight 0.5) seen in the
-  pool over 24 h, full at 2.
+  pool over 24 h, full at 2; in this shared analysis only the signals at least MARKET_EVIDENCE_QUORUM
+  clients agree on (agents/services/market.py), a client's own signals weigh in its own decisions.
 Recommendation: `safe` below 0.3, `caution` below 0.6, `avoid` from 0.6; a pool with a rebalance
 recommendation in the window is at least `caution` (REBALANCE_FLOOR: this analysis is the only writer
 of the verdict; the rebalance handler only records its signal). The latest score and
@@ -27,9 +28,9 @@ from agents.models import (
     SpotPool,
     SpotPriceSample,
     SystemEvent,
-    TerminationEvent,
     TerminationEventType,
 )
+from agents.services.market import agreed_event_counts
 from agents.services.ondemand import ondemand_prices_get
 from agents.services.price_lines import chunks
 from notifications.services import notification_enqueue
@@ -173,12 +174,9 @@ def pool_risk_analyze_all(*, now: datetime | None = None) -> dict:
     if not pools:
         return {"analyzed": 0, "avoid": 0, "entered_avoid": []}
     stats = _window_stats(pool_ids=[p.pk for p in pools], since=since, now=now)
-    events: dict[tuple[str, str], int] = {
-        (r["pool_id"], r["event_type"]): r["n"]
-        for r in TerminationEvent.objects.filter(pool__isnull=False, detected_at__gt=since, detected_at__lte=now)
-        .values("pool_id", "event_type")
-        .annotate(n=Count("id"))
-    }
+    # The shared verdict counts only signals several clients agree on; a client's own signals weigh in
+    # its own decisions at choice time (market.own_risk_buckets), so no client can move another's.
+    events = agreed_event_counts(since=since, now=now)
     ondemand = ondemand_prices_get(keys={(p.instance_type, p.region) for p in pools})
     computed = {}
     for pool in pools:

@@ -49,7 +49,7 @@ def test_concurrent_reports_on_the_same_pools_never_fail(client_obj, monkeypatch
                 report = PricingReport(
                     instance_id=agents[n].instance_id, instance_type="t3.medium", region="us-east-1",
                     az="us-east-1a", mode="spot", pool_id=pools[0],
-                    on_demand_price=Decimal("0.0416"),
+                    on_demand_price=Decimal("0.08"),  # prices below are up to 0.0998: all plausible (x1.5)
                     spot_pools=[PoolQuote(p, "", "", price_of(p, minute)) for p in pools],
                     collected_at=base + timedelta(minutes=minute),
                 )

@@ -15,7 +15,7 @@ EXPECTED = {
     "instances": 3,  # auth, the instances, their on-demand prices (one statement for all)
     "switches": 3,  # auth, the page, the total
     "replicas": 2,
-    "pricing": 4,  # auth, the instance, its on-demand price, the pools
+    "pricing": 5,  # auth, the instance, its on-demand price, the pools, their cooldowns for this client
 }
 
 
