@@ -21,6 +21,10 @@ from agents.services.switches import SwitchReport, SwitchSide, switch_report_rec
 def parse(serializer_class, request):
     if not isinstance(request.data, dict):
         raise ValidationError({"detail": "The body must be a JSON object."})
+    fast = getattr(serializer_class, "fast_parse", None)
+    validated = fast(request.data) if fast else None
+    if validated is not None:
+        return validated  # the ordinary valid body, checked without building a serializer
     serializer = serializer_class(data=request.data)
     serializer.is_valid(raise_exception=True)
     return serializer.validated_data
