@@ -22,9 +22,9 @@ from agents.models import (
     TerminationEvent,
     TerminationEventStatus,
 )
-from agents.services.interruptions import FINAL_EVENT_STATUSES, termination_event_can_change, termination_events_close
-from agents.services.replicas import replica_can_change, replica_transition
-from spotbackend.exceptions import Conflict
+from agents.services.termination_events import termination_events_close
+from agents.states import EVENT_FINAL as FINAL_EVENT_STATUSES, replica_can_change, replica_transition, termination_event_can_change
+from spotbackend.exceptions import ConflictError
 
 
 class InstanceInline(admin.TabularInline):
@@ -176,7 +176,7 @@ class ReplicaAdmin(admin.ModelAdmin):
             try:
                 changed = replica_transition(replica=replica, to=ReplicaStatus.TERMINATED,
                                              reason=f"terminated by {request.user} in the admin")
-            except Conflict:
+            except ConflictError:
                 changed = False
             done, skipped = (done + 1, skipped) if changed else (done, skipped + 1)
         self.message_user(request, f"{done} replica(s) terminated, {skipped} skipped (already final).")

@@ -39,8 +39,8 @@ from agents.services.instances import (
     instance_seen,
 )
 from agents.services.pools import pool_id_for, region_of_az
-from agents.services.replicas import LIVE_STATUSES, replica_promote, replica_promotion_settle, replica_transition
-from agents.services.status import STICKY_AGAINST_HEARTBEAT, agent_status_transition
+from agents.services.replicas import replica_promote, replica_promotion_settle
+from agents.states import REPLICA_LIVE, agent_status_after_heartbeat, agent_status_release, replica_transition
 
 logger = logging.getLogger(__name__)
 
@@ -132,12 +132,12 @@ def _register(*, client, logical_id: str, payload: RegisterPayload) -> tuple[Age
         instance_make_primary(agent=agent, instance_id=payload.instance_id, at=now, attrs=attrs)
         agent.last_heartbeat_at = now
         if agent.status == AgentStatus.OFFLINE:
-            agent_status_transition(agent=agent, to=AgentStatus.ONLINE if agent.enabled else AgentStatus.DISABLED, save=False)
+            agent_status_release(agent=agent, save=False)
         agent.save()
         return agent, False
 
     known = Instance.objects.filter(agent=agent, instance_id=payload.instance_id).first()
-    replica = Replica.objects.filter(agent=agent, instance_id=payload.instance_id, status__in=LIVE_STATUSES).first()
+    replica = Replica.objects.filter(agent=agent, instance_id=payload.instance_id, status__in=REPLICA_LIVE).first()
     if replica is not None and agent.status == AgentStatus.TERMINATING:
         # The emergency replica is up while the primary is being reclaimed: it takes over (v4 agents
         # never call promote themselves).
@@ -177,7 +177,7 @@ def _register(*, client, logical_id: str, payload: RegisterPayload) -> tuple[Age
     replica_promotion_settle(agent=agent, instance_id=payload.instance_id, mode=attrs.get("mode", ""),
                              pool_id=attrs["pool"].pk if attrs.get("pool") else None, now=now)
     if agent.status in (AgentStatus.SWITCHING, AgentStatus.TERMINATING, AgentStatus.OFFLINE):
-        agent_status_transition(agent=agent, to=AgentStatus.ONLINE if agent.enabled else AgentStatus.DISABLED, save=False)
+        agent_status_release(agent=agent, save=False)
     agent.save()
     system_event_log(
         agent=agent,
@@ -296,14 +296,10 @@ def agent_heartbeat(*, agent: Agent, payload: HeartbeatPayload) -> str:
         update["az"] = payload.az
     if payload.mode in (Mode.SPOT, Mode.ONDEMAND):
         update["current_mode"] = payload.mode
-    wanted = payload.status
-    if wanted in (AgentStatus.ONLINE, AgentStatus.DISABLED, AgentStatus.OFFLINE):
-        if agent.status in STICKY_AGAINST_HEARTBEAT and wanted != AgentStatus.OFFLINE:
-            pass
-        elif wanted != agent.status:
-            update["status"] = wanted
-    elif agent.status == AgentStatus.OFFLINE:
-        update["status"] = AgentStatus.ONLINE if agent.enabled else AgentStatus.DISABLED
+    # The move is decided and checked by the state machine; it is written with the one UPDATE below.
+    status = agent_status_after_heartbeat(agent=agent, reported=payload.status)
+    if status != agent.status:
+        update["status"] = status
     # One UPDATE on the hot path; fields not in `update` keep their stored values.
     Agent.objects.filter(pk=agent.pk).update(updated_at=now, **update)
     if "status" in update:

@@ -5,7 +5,7 @@ import pytest
 from django.utils import timezone
 
 from agents.models import OnDemandPriceSample, PoolRiskAnalysis, SpotPool, SystemEvent
-from agents.services.pools import pool_select
+from agents.services.pool_policy import pool_select
 from agents.services.risk import pool_risk_analyze_all, risk_score_compute, risk_slot
 from agents.tests.factories import SpotPoolFactory, SpotPriceSampleFactory, TerminationEventFactory
 from notifications.models import Notification

@@ -8,7 +8,8 @@ from django.utils import timezone
 
 from agents.models import Agent, Command, Instance, OnDemandPriceSample, SpotPool, SpotPriceSample, SystemEvent
 from agents.services.commands import NoSpotPool, command_issue, command_mark_executed, commands_claim_pending
-from agents.services.pools import pool_parse_id, pool_select, region_of_az
+from agents.services.pool_policy import pool_select
+from agents.services.pools import pool_parse_id, region_of_az
 from agents.services.pricing import PoolQuote, PricingReport, ondemand_price_get, pricing_is_fallback, pricing_report_record
 from agents.services.registration import HeartbeatPayload, RegisterPayload, agent_heartbeat, agent_register
 from agents.services.switches import savings_impact
@@ -129,9 +130,9 @@ class TestCommands:
         agent = AgentFactory(client=client_obj)
         command_issue(agent=agent, target_mode="ondemand")
         commands_claim_pending(agent=agent)
-        from spotbackend.exceptions import Conflict
+        from spotbackend.exceptions import ConflictError
 
-        with pytest.raises(Conflict):
+        with pytest.raises(ConflictError):
             command_issue(agent=agent, target_mode="ondemand")
 
     def test_spot_command_gets_concrete_pool_excluding_current(self, client_obj):
