@@ -11,7 +11,8 @@ from agents.services.commands import NoSpotPool, command_issue, command_mark_exe
 from agents.services.pool_policy import pool_select
 from agents.services.pools import pool_parse_id, region_of_az
 from agents.services.pricing import PoolQuote, PricingReport, ondemand_price_get, pricing_is_fallback, pricing_report_record
-from agents.services.registration import HeartbeatPayload, RegisterPayload, agent_heartbeat, agent_register
+from agents.services.heartbeats import HeartbeatPayload, agent_heartbeat
+from agents.services.registration import RegisterPayload, agent_register
 from agents.services.switches import savings_impact
 from agents.tests.factories import AgentFactory, CommandFactory, ReplicaFactory, SpotPoolFactory
 
