@@ -1,6 +1,6 @@
 """What the agent's hot path caches, and when each entry is invalidated: one place.
 
-- agent id -> owner client id, in each process (an agent belongs to one client forever);
+- agent id -> owner client id, in each process and in Redis (an agent belongs to one client forever);
 - the agent's own part of its `config`, in Redis, invalidated whenever the agent row is saved;
 - "this agent has no pending command", in Redis, invalidated whenever a command is issued;
 - the agent's heartbeat signature (primary instance, status, type, AZ, mode), in Redis, so that a
@@ -32,19 +32,43 @@ _owners: dict[uuid.UUID, uuid.UUID] = {}
 _owners_lock = threading.Lock()
 
 
+def _owner_key(agent_pk) -> str:
+    return f"sb:agent:{agent_pk}:owner"
+
+
 def agent_owner_get(*, agent_pk: uuid.UUID):
-    """The client id that owns this agent, or None (unknown agent). One query on the first call."""
+    """The client id that owns this agent, or None (unknown agent): this process's map, then Redis
+    (shared by every process and host), then one query. An agent belongs to one client forever, so
+    neither level is ever invalidated, only forgotten when the agent is deleted."""
     owner = _owners.get(agent_pk)
-    if owner is None:
+    if owner is not None:
+        return owner
+    cached = hot_value(hot_get(_owner_key(agent_pk)))
+    if cached is not None:
+        owner = uuid.UUID(cached)
+    else:
         from agents.models import Agent
 
         owner = Agent.objects.filter(pk=agent_pk).values_list("client_id", flat=True).first()
-        if owner is not None:
-            with _owners_lock:
-                if len(_owners) >= MAX_OWNERS:
-                    _owners.clear()
-                _owners[agent_pk] = owner
+        if owner is None:
+            return None
+        agent_owner_remember(agent_pk=agent_pk, client_pk=owner, shared=True)
+    _remember_locally(agent_pk, owner)
     return owner
+
+
+def agent_owner_remember(*, agent_pk, client_pk, shared: bool = True) -> None:
+    """Record a known owner (e.g. at registration) so no process has to ask the database."""
+    _remember_locally(agent_pk, client_pk)
+    if shared:
+        hot_fill(_owner_key(agent_pk), seen=None, value=str(client_pk), ttl=settings.AGENT_OWNER_CACHE_TTL)
+
+
+def _remember_locally(agent_pk, client_pk) -> None:
+    with _owners_lock:
+        if len(_owners) >= MAX_OWNERS:
+            _owners.clear()
+        _owners[agent_pk] = client_pk
 
 
 def agent_owner_forget(*, agent_pk: uuid.UUID) -> None:
@@ -170,7 +194,8 @@ def agents_state_changed(*, agent_pks) -> None:
 
 def agent_deleted(*, agent_pk) -> None:
     agent_owner_forget(agent_pk=agent_pk)
-    hot_invalidate_on_commit(_config_key(agent_pk), _command_key(agent_pk), _signature_key(agent_pk))
+    hot_invalidate_on_commit(_config_key(agent_pk), _command_key(agent_pk), _signature_key(agent_pk),
+                             _owner_key(agent_pk))
 
 
 def agent_cache_clear_local() -> None:

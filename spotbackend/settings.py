@@ -202,6 +202,7 @@ AUTH_EPOCH_CHECK_SECONDS = env.float("AUTH_EPOCH_CHECK_SECONDS", default=2.0)
 AUTH_CACHE_TTL = env.int("AUTH_CACHE_TTL", default=300)
 # Upper bounds on staleness should an invalidation be lost while Redis was unreachable.
 AGENT_CONFIG_CACHE_TTL = env.int("AGENT_CONFIG_CACHE_TTL", default=600)
+AGENT_OWNER_CACHE_TTL = env.int("AGENT_OWNER_CACHE_TTL", default=7 * 86400)  # owners never change
 AGENT_NO_COMMAND_CACHE_TTL = env.int("AGENT_NO_COMMAND_CACHE_TTL", default=300)
 # A heartbeat that changes nothing is kept in Redis and written to the database in bulk every
 # HEARTBEAT_FLUSH_SECONDS (last_heartbeat_at is accurate to that); a web process flushes itself when
