@@ -144,6 +144,15 @@ def command_transition(
     return True
 
 
+def commands_move(*, queryset, to: str, now: datetime | None = None, **values) -> int:
+    """Bulk move (one UPDATE) of the commands in `queryset` whose status may move to `to` by the
+    table; closing clears `is_open` and stamps `completed_at` as command_transition does."""
+    sources = _sources(COMMAND_ALLOWED, to)
+    if to not in COMMAND_OPEN:
+        values.update(is_open=None, completed_at=now or timezone.now())
+    return queryset.filter(status__in=sources).update(status=to, **values)
+
+
 # --- Replica --------------------------------------------------------------------------------------
 R = ReplicaStatus
 # Forward moves may skip a step (the agent registers its emergency replica directly as `ready`; a

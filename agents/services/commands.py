@@ -89,7 +89,7 @@ def command_issue(
     target_mode: str,
     target_pool_id: str = "",
     priority: int = MANUAL_PRIORITY,
-    source: str = "dashboard",
+    source: str = CommandSource.DASHBOARD,
     reason: str = "",
 ) -> Command:
     """Queue a switch. A newer command supersedes a pending one; a delivered one is in flight and

@@ -27,6 +27,7 @@ from agents.states import (
     agent_status_sources,
     agent_status_transition,
     command_transition,
+    commands_move,
     replica_transition,
     termination_event_transition,
     termination_events_move,
@@ -95,6 +96,16 @@ def test_command_claim_is_compare_and_set():
     assert command_transition(command=command, to=CommandStatus.DELIVERED) is True
     assert command_transition(command=stale_copy, to=CommandStatus.DELIVERED) is False
     assert Command.objects.get(pk=command.pk).status == CommandStatus.DELIVERED
+
+
+def test_bulk_command_move_touches_only_rows_the_table_allows():
+    commands = {s: _command(s) for s in CommandStatus.values}
+    moved = commands_move(queryset=Command.objects.filter(pk__in=[c.pk for c in commands.values()]),
+                          to=CommandStatus.SUPERSEDED)
+    assert moved == 1  # only a pending command may be superseded
+    stored = Command.objects.get(pk=commands["pending"].pk)
+    assert (stored.status, stored.is_open) == ("superseded", None) and stored.completed_at is not None
+    assert Command.objects.get(pk=commands["delivered"].pk).status == "delivered"
 
 
 @pytest.mark.parametrize("start,to", pairs(ReplicaStatus))
