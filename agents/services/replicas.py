@@ -2,6 +2,7 @@
 
 Every status change goes through `replica_transition`; promotion moves the agent's primary instance
 through `instance_make_primary`, so an agent always has exactly one primary."""
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -28,7 +29,7 @@ from agents.services.pool_policy import pool_for_manual_replica
 from agents.services.pools import pool_get_or_create
 from agents.services.termination_events import termination_notice_link_replica, termination_notices_resolve_by_promotion
 from agents.states import REPLICA_LIVE, agent_status_release, replica_can_change, replica_transition
-from spotbackend.exceptions import ConflictError
+from spotbackend.exceptions import ConflictError, NotFoundError
 
 R = ReplicaStatus
 
@@ -38,10 +39,17 @@ class ReplicaConflict(ConflictError):
 
 
 def replica_get_for_agent(*, agent: Agent, replica_id, for_update: bool = False) -> Replica:
-    """The agent's own replica or a 404 (another agent's or client's replica is never revealed)."""
-    from agents.selectors import get_owned_or_404
-
-    return get_owned_or_404(Replica.objects.filter(agent=agent), replica_id, label="Replica", for_update=for_update)
+    """The agent's own replica, else NotFoundError (404) for another agent's or client's replica, a
+    malformed id or none alike: never reveal that something exists."""
+    try:
+        pk = uuid.UUID(str(replica_id))
+    except (TypeError, ValueError, AttributeError):
+        raise NotFoundError("Replica not found.") from None
+    qs = Replica.objects.filter(agent=agent, pk=pk)
+    replica = (qs.select_for_update() if for_update else qs).first()
+    if replica is None:
+        raise NotFoundError("Replica not found.")
+    return replica
 
 
 @transaction.atomic
