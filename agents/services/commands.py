@@ -1,4 +1,5 @@
-"""Switch commands (ARCHITECTURE.md §3): pending -> delivered -> succeeded/failed; superseded; expired."""
+"""Switch commands (ARCHITECTURE.md §3): pending -> delivered -> succeeded/failed; superseded; expired.
+Every status change goes through `command_transition` (agents/states.py)."""
 from datetime import datetime, timedelta
 
 from django.conf import settings

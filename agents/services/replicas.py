@@ -1,6 +1,6 @@
 """Replicas (ARCHITECTURE.md §3): launching -> syncing -> ready -> promoting -> promoted | terminated.
 
-Every status change goes through `replica_transition`; promotion moves the agent's primary instance
+Every status change goes through `replica_transition` (agents/states.py); promotion moves the agent's primary instance
 through `instance_make_primary`, so an agent always has exactly one primary."""
 import uuid
 from dataclasses import dataclass
