@@ -119,18 +119,24 @@ def _notify(*, agent: Agent, event: TerminationEvent, text: str) -> None:
 
 
 
+REPEAT_PREFIX = "Notice already handled: "
+# The decision's keys in TerminationEvent.metadata, written once by termination_notice_handle and
+# read back for every repeat; nothing else reads them.
+DECISION_KEYS = ("target_mode", "target_pool_id", "instructions", "replica_id", "command_id")
+
+
+def _decision_metadata(decision: TerminationDecision) -> dict:
+    return {key: getattr(decision, key) for key in DECISION_KEYS}
+
+
 def _stored_termination(event: TerminationEvent) -> TerminationDecision:
+    """The answer to a repeat: the stored decision, nothing new to do. Rows written before the repeat
+    text was derived here carry it precomputed (`repeat_instructions`, the same text)."""
     meta = event.metadata or {}
-    return TerminationDecision(
-        event=event,
-        action=event.action_taken,
-        create_emergency_replica=False,
-        target_mode=meta.get("target_mode", ""),
-        target_pool_id=meta.get("target_pool_id", ""),
-        instructions=meta.get("repeat_instructions") or meta.get("instructions", ""),
-        replica_id=meta.get("replica_id", ""),
-        command_id=meta.get("command_id", ""),
-    )
+    stored = {key: meta.get(key, "") for key in DECISION_KEYS}
+    first = stored["instructions"]
+    stored["instructions"] = meta.get("repeat_instructions") or (REPEAT_PREFIX + first if first else "")
+    return TerminationDecision(event=event, action=event.action_taken, create_emergency_replica=False, **stored)
 
 
 def _unknown_instance_termination(*, agent: Agent, instance_id: str) -> TerminationDecision:
@@ -188,15 +194,7 @@ def termination_notice_handle(*, agent: Agent, notice: Notice, now: datetime | N
     if decision.action == PROMOTE_REPLICA:
         # replica_promote linked the replica with an UPDATE; this save must not write the old value back.
         event.emergency_replica_id = decision.replica_id
-    event.metadata = {
-        **event.metadata,
-        "target_mode": decision.target_mode,
-        "target_pool_id": decision.target_pool_id,
-        "instructions": decision.instructions,
-        "replica_id": decision.replica_id,
-        "command_id": decision.command_id,
-        "repeat_instructions": "Notice already handled: " + decision.instructions,
-    }
+    event.metadata = {**event.metadata, **_decision_metadata(decision)}
     event.save()
     decision.event = event
     dry = bool(event.metadata.get("dry_run"))
