@@ -115,7 +115,7 @@ def replica_item(replica) -> dict:
 def replica_config(*, agent: Agent) -> dict:
     """What a newer agent reads to manage its replicas (API.md §1.12). Two queries."""
     from agents.models import Replica
-    from agents.services.replicas import LIVE_STATUSES
+    from agents.states import REPLICA_LIVE as LIVE_STATUSES
 
     live = list(Replica.objects.filter(agent=agent, status__in=LIVE_STATUSES).order_by("-created_at")[:20])
     return {

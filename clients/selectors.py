@@ -17,6 +17,7 @@ from agents.models import (
     ReplicaStatus,
     SpotPool,
     Switch,
+    agent_alive_q,
 )
 from agents.selectors import agent_summary, parse_uuid
 from agents.services.market import pools_in_cooldown
@@ -45,13 +46,9 @@ def _price(value) -> float:
     return float(value) if value is not None else 0.0
 
 
-def _heartbeat_cutoff(now):
-    return now - timedelta(seconds=settings.AGENT_HEARTBEAT_TIMEOUT)
-
-
 def _alive_q(now, prefix: str = "") -> Q:
     """Agents whose effective status is not offline (agent_effective_status, as a query)."""
-    return ~Q(**{f"{prefix}status": AgentStatus.OFFLINE}) & Q(**{f"{prefix}last_heartbeat_at__gte": _heartbeat_cutoff(now)})
+    return agent_alive_q(now=now, prefix=prefix)
 
 
 def _switch_brief(switch: Switch) -> dict:

@@ -4,7 +4,8 @@ from rest_framework.response import Response
 
 from agents.api.serializers import _opt_id
 from agents.api.views import AgentApi, parse
-from agents.services.interruptions import Notice, rebalance_recommendation_handle, termination_notice_handle
+from agents.services.rebalance import rebalance_recommendation_handle
+from agents.services.termination import Notice, termination_notice_handle
 from spotbackend.fields import StrictCharField
 
 

@@ -8,13 +8,8 @@ from agents.models import Command
 from agents.selectors import agent_config, agent_config_for_client, agent_get_for_client, agent_owned_pk, agent_summary, parse_uuid
 from agents.services.commands import command_mark_executed, commands_poll
 from agents.services.pricing import PoolQuote, PricingReport, pricing_is_fallback, pricing_report_record
-from agents.services.registration import (
-    HeartbeatPayload,
-    RegisterPayload,
-    agent_heartbeat,
-    agent_heartbeat_fast,
-    agent_register,
-)
+from agents.services.heartbeats import HeartbeatPayload, agent_heartbeat, agent_heartbeat_fast
+from agents.services.registration import RegisterPayload, agent_register
 from agents.services.switches import SwitchReport, SwitchSide, switch_report_record
 
 

@@ -7,7 +7,7 @@ from rest_framework.views import APIView
 
 from agents.api.views import AgentApi, parse
 from agents.selectors import agent_config, decisions_for_client
-from agents.services.settings import REPLICA_COUNT_MAX, SETTING_FIELDS, agent_enabled_toggle, agent_settings_update
+from agents.services.agent_settings import REPLICA_COUNT_MAX, SETTING_FIELDS, agent_enabled_toggle, agent_settings_update
 from clients import selectors
 from clients.services import client_dry_run_get, client_dry_run_set
 from spotbackend.fields import StrictBooleanField
