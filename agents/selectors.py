@@ -74,7 +74,7 @@ def agent_config_for_client(*, client, agent_id) -> dict:
 
 
 def agent_summary(*, agent: Agent, now=None) -> dict:
-    """One agent as the dashboard renders it (API.md §2)."""
+    """One agent as the dashboard renders it (docs/API.md §2)."""
     return {
         "id": str(agent.pk),
         "hostname": agent.hostname,
@@ -94,7 +94,7 @@ def agent_summary(*, agent: Agent, now=None) -> dict:
 
 
 def replica_item(replica) -> dict:
-    """One replica as the dashboard renders it (API.md §2): ids as strings, cost as a number."""
+    """One replica as the dashboard renders it (docs/API.md §2): ids as strings, cost as a number."""
     return {
         "id": str(replica.pk),
         "agent_id": str(replica.agent_id),
@@ -113,7 +113,7 @@ def replica_item(replica) -> dict:
 
 
 def replica_config(*, agent: Agent) -> dict:
-    """What a newer agent reads to manage its replicas (API.md §1.12). Two queries."""
+    """What a newer agent reads to manage its replicas (docs/API.md §1.12). Two queries."""
     from agents.models import Replica
     from agents.states import REPLICA_LIVE as LIVE_STATUSES
 

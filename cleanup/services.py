@@ -1,4 +1,4 @@
-"""Cleanup reports from the agents (API.md §1.10): one cleanup_logs row per reported section."""
+"""Cleanup reports from the agents (docs/API.md §1.10): one cleanup_logs row per reported section."""
 from dataclasses import dataclass, field
 from datetime import datetime
 

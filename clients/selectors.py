@@ -1,4 +1,4 @@
-"""What the customers' dashboard reads (API.md §2). Every selector is scoped to the caller's client
+"""What the customers' dashboard reads (docs/API.md §2). Every selector is scoped to the caller's client
 and makes a fixed number of queries whatever the number of rows."""
 from datetime import timedelta
 

@@ -1,4 +1,4 @@
-"""Termination notices and rebalance recommendations (API.md §1.8, §1.9). Views only translate."""
+"""Termination notices and rebalance recommendations (docs/API.md §1.8, §1.9). Views only translate."""
 from rest_framework import serializers
 from rest_framework.response import Response
 

@@ -1,4 +1,4 @@
-"""The agent's normal life (API.md §1.1-1.7). Views only translate: parse, call a service, render."""
+"""The agent's normal life (docs/API.md §1.1-1.7). Views only translate: parse, call a service, render."""
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView

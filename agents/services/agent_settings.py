@@ -1,4 +1,4 @@
-"""Per-agent settings the dashboard changes, and the mutual-exclusivity rule (ARCHITECTURE.md §4).
+"""Per-agent settings the dashboard changes, and the mutual-exclusivity rule (docs/ARCHITECTURE.md §4).
 
 Automatic switching and manual replicas fight over the same instance: the model would switch the
 primary away while a hand-made replica waits to take over. So turning one on turns the other off and

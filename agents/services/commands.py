@@ -1,4 +1,4 @@
-"""Switch commands (ARCHITECTURE.md §3): pending -> delivered -> succeeded/failed; superseded; expired.
+"""Switch commands (docs/ARCHITECTURE.md §3): pending -> delivered -> succeeded/failed; superseded; expired.
 Every status change goes through `command_transition` (agents/states.py)."""
 from datetime import datetime, timedelta
 
@@ -116,7 +116,7 @@ def command_issue(
 
 
 def commands_poll(*, client, agent_id, instance_id: str = "") -> list[Command]:
-    """The agent's poll (API.md §1.4): no query while Redis knows the agent has no pending command;
+    """The agent's poll (docs/API.md §1.4): no query while Redis knows the agent has no pending command;
     otherwise read, claim, and remember "none" for the next polls (agents/cache.py)."""
     agent_pk = agent_owned_pk(client=client, agent_id=agent_id)
     none_known, seen = agent_has_no_command_cached(agent_pk=agent_pk)

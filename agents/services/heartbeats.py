@@ -1,4 +1,4 @@
-"""Heartbeats (API.md §1.2, §5): the primary's heartbeat moves `last_heartbeat_at` and, rarely, the
+"""Heartbeats (docs/API.md §1.2, §5): the primary's heartbeat moves `last_heartbeat_at` and, rarely, the
 agent's status (agents/states.py `agent_status_after_heartbeat`).
 
 Written behind: the steady-state heartbeat is kept in Redis (agents/cache.py) and
@@ -127,7 +127,7 @@ def agent_heartbeat(*, agent: Agent, payload: HeartbeatPayload) -> str:
     """Record a heartbeat. Returns what was done: 'primary', 'non_primary' or 'offline_ignored'.
 
     Missing or null fields never overwrite stored ones; a non-primary instance never re-points the
-    agent or changes its status (API.md §5)."""
+    agent or changes its status (docs/API.md §5)."""
     now = timezone.now()
     if payload.instance_id and payload.instance_id != agent.instance_id:
         if instance_seen(agent=agent, instance_id=payload.instance_id, at=now) is None:

@@ -1,4 +1,4 @@
-"""An agent's identity: register, and who its primary instance is (API.md §1.1, §5). Heartbeats are
+"""An agent's identity: register, and who its primary instance is (docs/API.md §1.1, §5). Heartbeats are
 agents/services/heartbeats.py."""
 from dataclasses import dataclass
 

@@ -1,4 +1,4 @@
-"""Replicas (ARCHITECTURE.md §3): launching -> syncing -> ready -> promoting -> promoted | terminated.
+"""Replicas (docs/ARCHITECTURE.md §3): launching -> syncing -> ready -> promoting -> promoted | terminated.
 
 Every status change goes through `replica_transition` (agents/states.py); promotion moves the agent's primary instance
 through `instance_make_primary`, so an agent always has exactly one primary."""
@@ -65,10 +65,10 @@ def replica_create(
 ) -> tuple[Replica, bool]:
     """Record a replica; returns (replica, created).
 
-    Emergency replicas are registered by the agent once the instance runs (API.md §5): a resend for
+    Emergency replicas are registered by the agent once the instance runs (docs/API.md §5): a resend for
     the same instance updates the same row. An emergency replica is linked to the open termination
     notice of its parent instance and counted on the agent. A manual replica with no pool gets the
-    best pool for the agent (ARCHITECTURE.md §4)."""
+    best pool for the agent (docs/ARCHITECTURE.md §4)."""
     agent = agent_lock(agent_id=agent.pk)
     if replica_type not in ReplicaType.values:
         raise ReplicaConflict(f"Unknown replica type '{replica_type}'.")

@@ -1,4 +1,4 @@
-"""Pool risk (ARCHITECTURE.md §5): a score in [0, 1] per spot pool every 15 minutes.
+"""Pool risk (docs/ARCHITECTURE.md §5): a score in [0, 1] per spot pool every 15 minutes.
 
 score = 0.3 x volatility + 0.2 x price pressure + 0.5 x interruptions, each component in [0, 1]:
 - volatility: coefficient of variation of the pool's spot samples over 24 h, full at CV 0.2;

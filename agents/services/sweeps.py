@@ -1,4 +1,4 @@
-"""The stale-agent sweep (ARCHITECTURE.md §6): agents silent beyond AGENT_HEARTBEAT_TIMEOUT become offline."""
+"""The stale-agent sweep (docs/ARCHITECTURE.md §6): agents silent beyond AGENT_HEARTBEAT_TIMEOUT become offline."""
 from datetime import datetime
 
 from django.conf import settings

@@ -151,7 +151,7 @@ def _unknown_instance_termination(*, agent: Agent, instance_id: str) -> Terminat
 
 @transaction.atomic
 def termination_notice_handle(*, agent: Agent, notice: Notice, now: datetime | None = None) -> TerminationDecision:
-    """Record the notice and decide, once per notice per instance (ARCHITECTURE.md §4)."""
+    """Record the notice and decide, once per notice per instance (docs/ARCHITECTURE.md §4)."""
     now = now or timezone.now()
     agent = agent_lock(agent_id=agent.pk)
     instance_id = notice.instance_id or agent.instance_id

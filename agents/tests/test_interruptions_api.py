@@ -1,4 +1,4 @@
-"""Termination notices and rebalance recommendations through the real URLs (API.md §1.8, §1.9)."""
+"""Termination notices and rebalance recommendations through the real URLs (docs/API.md §1.8, §1.9)."""
 from decimal import Decimal
 
 import pytest
@@ -65,7 +65,7 @@ def test_repeated_posts_update_the_one_row_and_never_ask_again(api, agent):
     event = TerminationEvent.objects.get(agent=agent)
     assert event.notice_count == 5
     assert SystemEvent.objects.filter(agent=agent, event_type="termination_notice").count() == 1
-    # A repeat answers the stored decision, saying it was already handled (API.md §1.8).
+    # A repeat answers the stored decision, saying it was already handled (docs/API.md §1.8).
     assert answers[1]["instructions"] == "Notice already handled: " + answers[0]["instructions"]
     assert {a["action"] for a in answers} == {answers[0]["action"]}
 

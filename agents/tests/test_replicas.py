@@ -1,4 +1,4 @@
-"""Replica endpoints and the replica state machine (API.md §1.11, §1.12; ARCHITECTURE.md §3)."""
+"""Replica endpoints and the replica state machine (docs/API.md §1.11, §1.12; docs/ARCHITECTURE.md §3)."""
 from decimal import Decimal
 
 import pytest

@@ -1,4 +1,4 @@
-"""Dashboard settings, toggle-enabled and the mutual-exclusivity rule (ARCHITECTURE.md §4)."""
+"""Dashboard settings, toggle-enabled and the mutual-exclusivity rule (docs/ARCHITECTURE.md §4)."""
 import pytest
 from spotbackend.exceptions import InvalidInput
 

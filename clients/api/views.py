@@ -1,4 +1,4 @@
-"""The customers' dashboard (API.md §2). Views only translate: parse, call a selector or a service,
+"""The customers' dashboard (docs/API.md §2). Views only translate: parse, call a selector or a service,
 answer 200 JSON. Everything is scoped to the caller's client: another client's ids are 404."""
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
