@@ -252,6 +252,31 @@ def heartbeats_put_back(pending: dict[str, float]) -> None:
         hot_pipeline(build)
 
 
+# --- warming -------------------------------------------------------------------------------------
+
+def agent_cache_warm(*, agent_pk) -> None:
+    """Fill the agent's shared entries (config, "no pending command", heartbeat signature) from the
+    database, each with the usual compare-and-set, so its first calls after a (re-)registration find
+    them instead of each reading the database. Three queries; run after the registration commits."""
+    from agents.models import Agent, Command, CommandStatus
+
+    keys = [_config_key(agent_pk), _command_key(agent_pk), _signature_key(agent_pk)]
+    seen = hot_pipeline(lambda pipe: [pipe.get(k) for k in keys])
+    if seen is None:
+        return  # Redis unavailable: nothing to warm
+    row = Agent.objects.filter(pk=agent_pk).values(
+        *CONFIG_FIELDS, "instance_id", "status", "instance_type", "az", "current_mode").first()
+    if row is None:
+        return
+    agent_config_fill(agent_pk=agent_pk, seen=seen[0], values={name: row[name] for name in CONFIG_FIELDS})
+    if not Command.objects.filter(agent_id=agent_pk, is_open=True, status=CommandStatus.PENDING).exists():
+        agent_no_command_fill(agent_pk=agent_pk, seen=seen[1])
+    if row["instance_id"] and row["instance_type"] and row["az"] and row["current_mode"] in ("spot", "ondemand"):
+        heartbeat_signature_fill(agent_pk=agent_pk, seen=seen[2], signature=heartbeat_signature(
+            instance_id=row["instance_id"], status=row["status"], instance_type=row["instance_type"],
+            az=row["az"], mode=row["current_mode"]))
+
+
 # --- invalidation -------------------------------------------------------------------------------
 
 def agent_row_changed(*, agent_pk, fields=None) -> None:

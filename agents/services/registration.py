@@ -1,11 +1,12 @@
 """An agent's identity: register, and who its primary instance is (docs/API.md §1.1, §5). Heartbeats are
 agents/services/heartbeats.py."""
+import logging
 from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from agents.cache import agent_owner_remember
+from agents.cache import agent_cache_warm, agent_owner_remember
 from agents.locks import agent_lock
 from agents.models import (
     Agent,
@@ -26,6 +27,8 @@ from agents.services.instances import instance_make_primary, instance_seen
 from agents.services.pools import pool_id_for, region_of_az
 from agents.services.replicas import replica_promote, replica_promotion_settle
 from agents.states import REPLICA_LIVE, agent_status_release, replica_transition
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -81,13 +84,24 @@ def agent_register(*, client, payload: RegisterPayload) -> tuple[Agent, bool]:
     for attempt in range(2):
         try:
             with transaction.atomic():
-                return _register(client=client, logical_id=logical_id, payload=payload)
+                agent, created = _register(client=client, logical_id=logical_id, payload=payload)
+            _warm(agent)
+            return agent, created
         except IntegrityError:
             # Two first registrations raced on the unique (client, logical_agent_id): the loser retries
             # and finds the winner's row.
             if attempt:
                 raise
     raise AssertionError("unreachable")
+
+
+def _warm(agent: Agent) -> None:
+    """After commit (and after the save hooks' invalidations) the agent's next calls find warm caches.
+    An accelerator only: a failure here must not turn a committed registration into an error."""
+    try:
+        agent_cache_warm(agent_pk=agent.pk)
+    except Exception:
+        logger.warning("could not warm the caches of agent %s", agent.pk, exc_info=True)
 
 
 def _register(*, client, logical_id: str, payload: RegisterPayload) -> tuple[Agent, bool]:

@@ -342,3 +342,22 @@ def test_a_registered_agent_costs_no_owner_query(api, client_obj):
     agent_cache_clear_local()
     count, _ = queries_of(lambda: api.get(f"/api/agents/{agent_id}/config"))
     assert count == 0
+
+
+def test_a_registration_warms_the_shared_caches(api, client_obj):
+    """The first heartbeat, poll and config of a newly registered agent find Redis warm."""
+    from agents.cache import agent_cache_clear_local
+
+    r = api.post("/api/agents/register", payloads.register_v4(token=client_obj.token), format="json")
+    agent_id = r.json()["agent_id"]
+    agent_cache_clear_local()  # another process, which never saw this agent
+    from spotbackend.hotcache import LocalCache
+
+    LocalCache.clear_all()
+    for name, call in {
+        "heartbeat": lambda: api.post(f"/api/agents/{agent_id}/heartbeat", payloads.heartbeat(), format="json"),
+        "config": lambda: api.get(f"/api/agents/{agent_id}/config"),
+        "pending": lambda: api.get(f"/api/agents/{agent_id}/pending-commands?instance_id=i-0aaa1111"),
+    }.items():
+        count, _ = queries_of(call)
+        assert count == 0, name
