@@ -1,10 +1,11 @@
 """Termination notices and rebalance recommendations (API.md §1.8, §1.9). Views only translate."""
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
-from agents.api.serializers import _opt_id
-from agents.api.views import AgentApi, parse
+from agents.api.serializers import RebalanceDecisionOutput, TerminationDecisionOutput, _opt_id
 from agents.services.interruptions import Notice, rebalance_recommendation_handle, termination_notice_handle
+from spotbackend.api import BODY_ERRORS, AgentApi, answers, parse, render
 from spotbackend.fields import StrictCharField
 
 
@@ -17,16 +18,17 @@ def _opt_time():
 
 
 class TerminationImminentApi(AgentApi):
-    class InputSerializer(serializers.Serializer):
+    class TerminationNoticeInput(serializers.Serializer):
         instance_id = _opt_id(max_length=64)
         termination_time = _opt_time()  # what the v4 agent sends
         time = _opt_time()  # the request document's spelling
         action = _opt_str(max_length=32)
         detected_at = _opt_time()
 
+    @extend_schema(request=TerminationNoticeInput, responses=answers(TerminationDecisionOutput, 404, *BODY_ERRORS))
     def post(self, request, agent_id):
         agent = self.get_agent(agent_id)
-        data = parse(self.InputSerializer, request)
+        data = parse(self.TerminationNoticeInput, request)
         notice = Notice(
             instance_id=data.get("instance_id") or "",
             termination_time=data.get("termination_time") or data.get("time"),
@@ -34,17 +36,18 @@ class TerminationImminentApi(AgentApi):
             detected_at=data.get("detected_at"),
         )
         decision = termination_notice_handle(agent=agent, notice=notice)
-        return Response(decision.as_response())
+        return Response(render(TerminationDecisionOutput, decision))
 
 
 class RebalanceRecommendationApi(AgentApi):
-    class InputSerializer(serializers.Serializer):
+    class RebalanceRecommendationInput(serializers.Serializer):
         instance_id = _opt_id(max_length=64)
         detected_at = _opt_time()
 
+    @extend_schema(request=RebalanceRecommendationInput, responses=answers(RebalanceDecisionOutput, 404, *BODY_ERRORS))
     def post(self, request, agent_id):
         agent = self.get_agent(agent_id)
-        data = parse(self.InputSerializer, request)
+        data = parse(self.RebalanceRecommendationInput, request)
         notice = Notice(instance_id=data.get("instance_id") or "", detected_at=data.get("detected_at"))
         decision = rebalance_recommendation_handle(agent=agent, notice=notice)
-        return Response(decision.as_response())
+        return Response(render(RebalanceDecisionOutput, decision))

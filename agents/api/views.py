@@ -1,11 +1,12 @@
 """The agent's normal life (API.md §1.1-1.7). Views only translate: parse, call a service, render."""
-from rest_framework.exceptions import NotFound, ValidationError
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from agents.api import serializers as s
 from agents.models import Command
-from agents.selectors import agent_config, agent_config_for_client, agent_get_for_client, agent_owned_pk, agent_summary, parse_uuid
+from agents.selectors import agent_config, agent_config_for_client, agent_owned_pk, agent_with_status
 from agents.services.commands import command_mark_executed, commands_poll
 from agents.services.pricing import PoolQuote, PricingReport, pricing_is_fallback, pricing_report_record
 from agents.services.registration import (
@@ -16,29 +17,11 @@ from agents.services.registration import (
     agent_register,
 )
 from agents.services.switches import SwitchReport, SwitchSide, switch_report_record
-
-
-def parse(serializer_class, request):
-    if not isinstance(request.data, dict):
-        raise ValidationError({"detail": "The body must be a JSON object."})
-    serializer = serializer_class(data=request.data)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
-
-
-def clean(data: dict, *names: str) -> dict:
-    """The named keys, with None turned into '' (a missing value never overwrites a stored one)."""
-    return {n: (data.get(n) or "") for n in names}
-
-
-class AgentApi(APIView):
-    """Base for /api/agents/{agent_id}/...: the agent is the caller's own or a 404."""
-
-    def get_agent(self, agent_id):
-        return agent_get_for_client(client=self.request.user, agent_id=agent_id)
+from spotbackend.api import BODY_ERRORS, AgentApi, answers, clean, parse, parse_uuid, render
 
 
 class RegisterApi(APIView):
+    @extend_schema(request=s.RegisterInput, responses=answers(s.RegisterOutput, *BODY_ERRORS))
     def post(self, request):
         data = parse(s.RegisterInput, request)
         payload = RegisterPayload(
@@ -58,49 +41,42 @@ class RegisterApi(APIView):
             )
         )
         agent, created = agent_register(client=request.user, payload=payload)
-        return Response(
-            {
-                "success": True,
-                "agent_id": str(agent.pk),
-                "client_id": str(agent.client_id),
-                "created": created,
-                "is_primary": agent.instance_id == payload.instance_id,
-                "config": agent_config(agent=agent),
-            }
-        )
+        return Response(render(s.RegisterOutput, {
+            "agent_id": agent.pk,
+            "client_id": agent.client_id,
+            "created": created,
+            "is_primary": agent.instance_id == payload.instance_id,
+            "config": agent_config(agent=agent),
+        }))
 
 
 class HeartbeatApi(AgentApi):
+    @extend_schema(request=s.HeartbeatInput, responses=answers(s.HeartbeatOutput, 404, *BODY_ERRORS))
     def post(self, request, agent_id):
         agent_pk = agent_owned_pk(client=request.user, agent_id=agent_id)
         data = parse(s.HeartbeatInput, request)
         payload = HeartbeatPayload(**clean(data, "status", "instance_id", "instance_type", "mode", "az"))
         if agent_heartbeat_fast(client=request.user, agent_pk=agent_pk, payload=payload):
-            return Response({"success": True, "recorded_as": "primary"})
+            return Response(render(s.HeartbeatOutput, {"recorded_as": "primary"}))
         outcome = agent_heartbeat(agent=self.get_agent(agent_pk), payload=payload)
-        return Response({"success": True, "recorded_as": outcome})
+        return Response(render(s.HeartbeatOutput, {"recorded_as": outcome}))
 
 
 class ConfigApi(AgentApi):
+    @extend_schema(responses=answers(s.AgentConfigSerializer, 404))
     def get(self, request, agent_id):
-        return Response(agent_config_for_client(client=request.user, agent_id=agent_id))
-
-
-def command_item(command: Command) -> dict:
-    return {
-        "id": str(command.pk),
-        "target_mode": command.target_mode,
-        "target_pool_id": command.target_pool_id or "",
-        "priority": command.priority,
-        "created_at": command.created_at,
-    }
+        return Response(render(s.AgentConfigSerializer, agent_config_for_client(client=request.user, agent_id=agent_id)))
 
 
 class PendingCommandsApi(AgentApi):
+    @extend_schema(
+        parameters=[OpenApiParameter("instance_id", str, description="The polling instance (the command is bound to it).")],
+        responses=answers(s.PendingCommandsOutput, 404),
+    )
     def get(self, request, agent_id):
         instance_id = request.query_params.get("instance_id", "")
         commands = commands_poll(client=request.user, agent_id=agent_id, instance_id=instance_id)
-        return Response({"commands": [command_item(c) for c in commands]})
+        return Response(render(s.PendingCommandsOutput, {"commands": commands}))
 
 
 def _command_pk(command_id):
@@ -116,10 +92,11 @@ def _mark_executed(agent, command_id, success: bool, message: str) -> Response:
         command = command_mark_executed(agent=agent, command_id=_command_pk(command_id), success=success, message=message)
     except Command.DoesNotExist:
         raise NotFound("Command not found.")
-    return Response({"success": True, "command_id": str(command.pk), "status": command.status})
+    return Response(render(s.CommandExecutedOutput, command))
 
 
 class CommandExecutedApi(AgentApi):
+    @extend_schema(request=s.ExecutedInput, responses=answers(s.CommandExecutedOutput, 404, *BODY_ERRORS))
     def post(self, request, agent_id, command_id):
         agent = self.get_agent(agent_id)
         data = parse(s.ExecutedInput, request)
@@ -129,6 +106,7 @@ class CommandExecutedApi(AgentApi):
 class MarkCommandExecutedApi(AgentApi):
     """v3.2.0's spelling of the executed callback: the command id in the body, no success flag."""
 
+    @extend_schema(request=s.MarkExecutedInput, responses=answers(s.CommandExecutedOutput, 404, *BODY_ERRORS))
     def post(self, request, agent_id):
         agent = self.get_agent(agent_id)
         data = parse(s.MarkExecutedInput, request)
@@ -136,6 +114,7 @@ class MarkCommandExecutedApi(AgentApi):
 
 
 class PricingReportApi(AgentApi):
+    @extend_schema(request=s.PricingReportInput, responses=answers(s.PricingReportOutput, 404, *BODY_ERRORS))
     def post(self, request, agent_id):
         agent = self.get_agent(agent_id)
         data = parse(s.PricingReportInput, request)
@@ -171,7 +150,7 @@ class PricingReportApi(AgentApi):
             collected_at=collected_at,
         )
         result = pricing_report_record(agent=agent, report=report)
-        return Response({"success": True, "pools": result["pools"]})
+        return Response(render(s.PricingReportOutput, result))
 
 
 def _side(data: dict) -> SwitchSide:
@@ -179,6 +158,7 @@ def _side(data: dict) -> SwitchSide:
 
 
 class SwitchReportApi(AgentApi):
+    @extend_schema(request=s.SwitchReportInput, responses=answers(s.SwitchReportOutput, 404, *BODY_ERRORS))
     def post(self, request, agent_id):
         agent = self.get_agent(agent_id)
         data = parse(s.SwitchReportInput, request)
@@ -197,9 +177,10 @@ class SwitchReportApi(AgentApi):
             raw=request.data,
         )
         switch = switch_report_record(agent=agent, report=report)
-        return Response({"success": True, "switch_id": str(switch.pk), "savings_impact": switch.savings_impact})
+        return Response(render(s.SwitchReportOutput, switch))
 
 
 class AgentDetailApi(AgentApi):
+    @extend_schema(responses=answers(s.AgentSummarySerializer, 404))
     def get(self, request, agent_id):
-        return Response(agent_summary(agent=self.get_agent(agent_id)))
+        return Response(render(s.AgentSummarySerializer, agent_with_status(self.get_agent(agent_id))))
