@@ -124,7 +124,7 @@ STORED_PAYLOAD_MAX_BYTES = env("STORED_PAYLOAD_MAX_BYTES")
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        "DIRS": [BASE_DIR / "spotbackend" / "templates"],  # spotbackend/redoc.html (offline ReDoc)
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [

@@ -15,7 +15,11 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/schema", SpectacularAPIView.as_view(**PUBLIC), name="schema"),
     path("api/docs", SpectacularSwaggerSplitView.as_view(url_name="schema", **PUBLIC), name="docs"),
-    path("api/redoc", SpectacularRedocView.as_view(url_name="schema", **PUBLIC), name="redoc"),
+    path(
+        "api/redoc",
+        SpectacularRedocView.as_view(url_name="schema", template_name="spotbackend/redoc.html", **PUBLIC),
+        name="redoc",
+    ),
     path("api/", include("clients.api.urls")),
     path("api/", include("agents.api.urls")),
     path("api/", include("savings.api.urls")),
