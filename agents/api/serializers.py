@@ -254,7 +254,7 @@ class TerminationDecisionOutput(OmitEmptyMixin, serializers.Serializer):
     target_mode = serializers.CharField()
     instructions = serializers.CharField()
     action = serializers.CharField()
-    event_id = serializers.IntegerField(source="event.pk")
+    event_id = serializers.IntegerField(source="event.pk", allow_null=True, help_text="null when nothing was recorded (an instance never registered for this agent).")
     replica_id = serializers.CharField(required=False, help_text="Present when a replica was chosen.")
     command_id = serializers.CharField(required=False, help_text="Present when a switch command was queued.")
 
@@ -268,7 +268,7 @@ class RebalanceDecisionOutput(OmitEmptyMixin, serializers.Serializer):
     target_mode = serializers.CharField()
     target_pool_id = serializers.CharField()
     reason = serializers.CharField()
-    event_id = serializers.IntegerField(source="event.pk")
+    event_id = serializers.IntegerField(source="event.pk", allow_null=True, help_text="null when nothing was recorded (an instance never registered for this agent).")
     command_id = serializers.CharField(required=False, help_text="Present when a switch command was queued.")
 
 
