@@ -66,8 +66,9 @@ def agent_get_for_client(*, client, agent_id, for_update: bool = False) -> Agent
     return get_owned_or_404(Agent.objects.filter(client=client), agent_id, label="Agent", for_update=for_update)
 
 
+# A comment, not a docstring: the schema would show a base class's docstring on every operation.
+# Base for /api/agents/{agent_id}/...: the agent is the caller's own or a 404.
 class AgentApi(APIView):
-    """Base for /api/agents/{agent_id}/...: the agent is the caller's own or a 404."""
 
     def get_agent(self, agent_id):
         return agent_get_for_client(client=self.request.user, agent_id=agent_id)

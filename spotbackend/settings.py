@@ -275,6 +275,7 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Central server of the spot-instance optimizer: agents, dashboard and installers.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": r"/api",  # operations grouped by what follows /api/: agents, client
     # Swagger UI and ReDoc from this server's static files (drf-spectacular-sidecar): they work offline.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

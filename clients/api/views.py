@@ -21,8 +21,9 @@ class ValidateApi(APIView):
         return Response(render(s.ValidateOutput, request.user))
 
 
+# Base for /api/client/{client_id}/...: only the caller's own client id, else 404 (a comment: the
+# schema would show a docstring on every operation).
 class ClientApi(APIView):
-    """Base for /api/client/{client_id}/...: only the caller's own client id, else 404."""
 
     def get_client(self, client_id):
         return selectors.client_get_for_caller(caller=self.request.user, client_id=client_id)
