@@ -18,6 +18,8 @@ class IssueSwitchCommandInput(serializers.Serializer):
 
 
 class IssueSwitchCommandApi(AgentApi):
+    """The dashboard queues a manual switch (API.md §2); 409 while one is in flight."""
+
     @extend_schema(request=IssueSwitchCommandInput, responses=answers(IssueSwitchCommandOutput, 404, 409, *BODY_ERRORS))
     def post(self, request, agent_id):
         agent = self.get_agent(agent_id)

@@ -18,6 +18,8 @@ def _opt_time():
 
 
 class TerminationImminentApi(AgentApi):
+    """A spot termination notice, posted every 5 s while shown (API.md §1.8); repeats get the same decision."""
+
     class TerminationNoticeInput(serializers.Serializer):
         instance_id = _opt_id(max_length=64)
         termination_time = _opt_time()  # what the v4 agent sends
@@ -40,6 +42,8 @@ class TerminationImminentApi(AgentApi):
 
 
 class RebalanceRecommendationApi(AgentApi):
+    """A rebalance recommendation, posted every 30 s while shown (API.md §1.9)."""
+
     class RebalanceRecommendationInput(serializers.Serializer):
         instance_id = _opt_id(max_length=64)
         detected_at = _opt_time()

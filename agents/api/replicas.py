@@ -57,6 +57,8 @@ def _create(agent, data: dict, default_type: str):
 
 
 class ReplicasApi(AgentApi):
+    """The agent's emergency replica or the dashboard's manual one (API.md §1.11)."""
+
     @extend_schema(request=ReplicaInput, responses=answers(ReplicaCreateOutput, 404, 409, *BODY_ERRORS))
     def post(self, request, agent_id):
         agent = self.get_agent(agent_id)
@@ -66,6 +68,8 @@ class ReplicasApi(AgentApi):
 
 
 class CreateEmergencyReplicaApi(AgentApi):
+    """As POST .../replicas, an emergency replica by default (API.md §1.12)."""
+
     @extend_schema(request=ReplicaInput, responses=answers(EmergencyReplicaOutput, 404, 409, *BODY_ERRORS))
     def post(self, request, agent_id):
         agent = self.get_agent(agent_id)
@@ -75,6 +79,8 @@ class CreateEmergencyReplicaApi(AgentApi):
 
 
 class ReplicaDetailApi(AgentApi):
+    """One replica; DELETE terminates it and answers 200 (API.md §1.12, §2)."""
+
     @extend_schema(responses=answers(ReplicaSerializer, 404))
     def get(self, request, agent_id, replica_id):
         agent = self.get_agent(agent_id)
@@ -89,6 +95,8 @@ class ReplicaDetailApi(AgentApi):
 
 
 class ReplicaPromoteApi(AgentApi):
+    """Promote a replica now, or queue the switch that will (API.md §1.12)."""
+
     @extend_schema(request=None, responses=answers(PromoteOutput, 404, 409))
     def post(self, request, agent_id, replica_id):
         agent = self.get_agent(agent_id)
@@ -96,6 +104,8 @@ class ReplicaPromoteApi(AgentApi):
 
 
 class ReplicaStatusApi(AgentApi):
+    """A replica's new status; an illegal move is 409 (API.md §1.12)."""
+
     class ReplicaStatusInput(serializers.Serializer):
         status = serializers.ChoiceField(choices=ReplicaStatus.choices)
         instance_id = _opt_id(max_length=64)
@@ -117,6 +127,8 @@ class ReplicaStatusApi(AgentApi):
 
 
 class ReplicaConfigApi(AgentApi):
+    """What a newer agent reads to manage its replicas (API.md §1.12)."""
+
     @extend_schema(responses=answers(ReplicaConfigOutput, 404))
     def get(self, request, agent_id):
         return Response(render(ReplicaConfigOutput, replica_config(agent=self.get_agent(agent_id))))

@@ -147,6 +147,7 @@ class SwitchReportInput(serializers.Serializer):
 # --- Output serializers: one per representation, the same one wherever it is shown (docs/API.md) ---
 # They render what the selectors and services return (model instances, dataclasses, dicts of values).
 
+NO_EVENT = "null when nothing was recorded (an instance never registered for this agent)."
 RECORDED_AS = ["primary", "non_primary", "unknown_instance", "offline_ignored"]
 
 
@@ -254,7 +255,7 @@ class TerminationDecisionOutput(OmitEmptyMixin, serializers.Serializer):
     target_mode = serializers.CharField()
     instructions = serializers.CharField()
     action = serializers.CharField()
-    event_id = serializers.IntegerField(source="event.pk", allow_null=True, help_text="null when nothing was recorded (an instance never registered for this agent).")
+    event_id = serializers.IntegerField(source="event.pk", allow_null=True, help_text=NO_EVENT)
     replica_id = serializers.CharField(required=False, help_text="Present when a replica was chosen.")
     command_id = serializers.CharField(required=False, help_text="Present when a switch command was queued.")
 
@@ -268,7 +269,7 @@ class RebalanceDecisionOutput(OmitEmptyMixin, serializers.Serializer):
     target_mode = serializers.CharField()
     target_pool_id = serializers.CharField()
     reason = serializers.CharField()
-    event_id = serializers.IntegerField(source="event.pk", allow_null=True, help_text="null when nothing was recorded (an instance never registered for this agent).")
+    event_id = serializers.IntegerField(source="event.pk", allow_null=True, help_text=NO_EVENT)
     command_id = serializers.CharField(required=False, help_text="Present when a switch command was queued.")
 
 

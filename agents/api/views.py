@@ -21,6 +21,8 @@ from spotbackend.api import BODY_ERRORS, AgentApi, answers, clean, parse, parse_
 
 
 class RegisterApi(APIView):
+    """The agent registers at start (API.md §1.1): same logical id, same agent; the server decides the primary."""
+
     @extend_schema(request=s.RegisterInput, responses=answers(s.RegisterOutput, *BODY_ERRORS))
     def post(self, request):
         data = parse(s.RegisterInput, request)
@@ -51,6 +53,8 @@ class RegisterApi(APIView):
 
 
 class HeartbeatApi(AgentApi):
+    """Every 30 s (API.md §1.2); a missing or 'unknown' field never overwrites a stored one."""
+
     @extend_schema(request=s.HeartbeatInput, responses=answers(s.HeartbeatOutput, 404, *BODY_ERRORS))
     def post(self, request, agent_id):
         agent_pk = agent_owned_pk(client=request.user, agent_id=agent_id)
@@ -63,12 +67,17 @@ class HeartbeatApi(AgentApi):
 
 
 class ConfigApi(AgentApi):
+    """Polled every 60 s (API.md §1.3); `enabled` is always present."""
+
     @extend_schema(responses=answers(s.AgentConfigSerializer, 404))
     def get(self, request, agent_id):
-        return Response(render(s.AgentConfigSerializer, agent_config_for_client(client=request.user, agent_id=agent_id)))
+        config = agent_config_for_client(client=request.user, agent_id=agent_id)
+        return Response(render(s.AgentConfigSerializer, config))
 
 
 class PendingCommandsApi(AgentApi):
+    """Polled every 15 s (API.md §1.4); a command is handed out once, to one instance."""
+
     @extend_schema(
         parameters=[OpenApiParameter("instance_id", str, description="The polling instance (the command is bound to it).")],
         responses=answers(s.PendingCommandsOutput, 404),
@@ -96,6 +105,8 @@ def _mark_executed(agent, command_id, success: bool, message: str) -> Response:
 
 
 class CommandExecutedApi(AgentApi):
+    """The agent's outcome of a command (API.md §1.5)."""
+
     @extend_schema(request=s.ExecutedInput, responses=answers(s.CommandExecutedOutput, 404, *BODY_ERRORS))
     def post(self, request, agent_id, command_id):
         agent = self.get_agent(agent_id)
@@ -114,6 +125,8 @@ class MarkCommandExecutedApi(AgentApi):
 
 
 class PricingReportApi(AgentApi):
+    """Market prices seen by the agent, v4 and v3.2.0 shapes (API.md §1.7)."""
+
     @extend_schema(request=s.PricingReportInput, responses=answers(s.PricingReportOutput, 404, *BODY_ERRORS))
     def post(self, request, agent_id):
         agent = self.get_agent(agent_id)
@@ -158,6 +171,8 @@ def _side(data: dict) -> SwitchSide:
 
 
 class SwitchReportApi(AgentApi):
+    """A switch the agent carried out (API.md §1.6)."""
+
     @extend_schema(request=s.SwitchReportInput, responses=answers(s.SwitchReportOutput, 404, *BODY_ERRORS))
     def post(self, request, agent_id):
         agent = self.get_agent(agent_id)
@@ -181,6 +196,8 @@ class SwitchReportApi(AgentApi):
 
 
 class AgentDetailApi(AgentApi):
+    """One agent as the dashboard shows it (API.md §2)."""
+
     @extend_schema(responses=answers(s.AgentSummarySerializer, 404))
     def get(self, request, agent_id):
         return Response(render(s.AgentSummarySerializer, agent_with_status(self.get_agent(agent_id))))

@@ -10,6 +10,8 @@ SECTION_KEYS = ("snapshots", "amis", "full")
 
 
 class CleanupReportApi(AgentApi):
+    """The agent's hourly cleanup report (API.md §1.10)."""
+
     @extend_schema(request=CleanupReportInput, responses=answers(SuccessMessageSerializer, 404, *BODY_ERRORS))
     def post(self, request, agent_id):
         agent = self.get_agent(agent_id)

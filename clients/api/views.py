@@ -15,6 +15,8 @@ from spotbackend.api import BODY_ERRORS, AgentApi, answers, parse, render
 
 
 class ValidateApi(APIView):
+    """The installers and the dashboard check a token (API.md §2, §3)."""
+
     # Token guessing is slowed by the failed-token throttle of every route (spotbackend/throttling.py).
     @extend_schema(responses=answers(s.ValidateOutput))
     def get(self, request):
@@ -30,27 +32,36 @@ class ClientApi(APIView):
 
 
 class ClientStatsApi(ClientApi):
+    """The dashboard's stats card (API.md §2)."""
+
     @extend_schema(responses=answers(s.ClientStatsOutput, 404))
     def get(self, request, client_id):
         return Response(render(s.ClientStatsOutput, selectors.client_stats(client=self.get_client(client_id))))
 
 
 class ClientAgentsApi(ClientApi):
+    """The client's agents (API.md §2)."""
+
     @extend_schema(responses=answers(s.AgentListOutput, 404))
     def get(self, request, client_id):
         return Response(render(s.AgentListOutput, selectors.client_agents(client=self.get_client(client_id))))
 
 
 class ClientInstancesApi(ClientApi):
+    """Running instances and those ended within 7 days (API.md §2)."""
+
     @extend_schema(responses=answers(s.InstanceListOutput, 404))
     def get(self, request, client_id):
         return Response(render(s.InstanceListOutput, selectors.client_instances(client=self.get_client(client_id))))
 
 
 class InstancePricingApi(APIView):
+    """The pools an instance could run in, with prices and risk (API.md §2)."""
+
     @extend_schema(responses=answers(s.InstancePricingOutput, 404))
     def get(self, request, instance_id):
-        return Response(render(s.InstancePricingOutput, selectors.instance_pricing(client=request.user, instance_id=instance_id)))
+        pricing = selectors.instance_pricing(client=request.user, instance_id=instance_id)
+        return Response(render(s.InstancePricingOutput, pricing))
 
 
 def _page(request) -> dict:
@@ -60,6 +71,8 @@ def _page(request) -> dict:
 
 
 class ClientSwitchesApi(ClientApi):
+    """The switch history, newest first, paged (API.md §2)."""
+
     @extend_schema(parameters=[s.PageQuery], responses=answers(s.SwitchPageOutput, 400, 404))
     def get(self, request, client_id):
         client = self.get_client(client_id)
@@ -76,6 +89,8 @@ class ClientDecisionsApi(ClientApi):
 
 
 class ClientReplicasApi(ClientApi):
+    """Live replicas and those ended within 7 days (API.md §2)."""
+
     @extend_schema(responses=answers(s.ReplicaListOutput, 404))
     def get(self, request, client_id):
         return Response(render(s.ReplicaListOutput, selectors.client_replicas(client=self.get_client(client_id))))
@@ -91,6 +106,8 @@ class ToggleEnabledApi(AgentApi):
 
 
 class AgentSettingsApi(AgentApi):
+    """Change an agent's settings, or the client's dry run (API.md §2)."""
+
     @extend_schema(request=s.SettingsInput, responses=answers(s.AgentSettingsOutput, 404, *BODY_ERRORS))
     def post(self, request, agent_id):
         agent = self.get_agent(agent_id)

@@ -10,6 +10,8 @@ from spotbackend.api import answers, render
 
 
 class ClientSavingsApi(APIView):
+    """Savings: totals, per month and the average percent (API.md §2)."""
+
     @extend_schema(responses=answers(ClientSavingsOutput, 404))
     def get(self, request, client_id):
         client = client_get_for_caller(caller=request.user, client_id=client_id)
