@@ -54,8 +54,10 @@ def render(serializer_class, instance) -> dict:
 
 @functools.cache
 def _bound(serializer_class):
-    """One serializer per class, its fields built and bound once: building them per answer costs
-    ~0.2 ms, more than the rest of a heartbeat (docs/PERFORMANCE.md). Rendering only reads them."""
+    """One serializer per class, its fields built and bound once: building them for every answer
+    cost about ten times the rendering itself on the hot routes (heartbeat, config, pending commands).
+    Rendering only reads the fields, so threads can share them (a nested serializer's fields are
+    built on first use; two threads doing it at once build the same thing)."""
     serializer = serializer_class()
     serializer.fields  # noqa: B018  (builds and binds the fields now, before any thread shares them)
     return serializer
@@ -69,7 +71,6 @@ def agent_get_for_client(*, client, agent_id, for_update: bool = False) -> Agent
 # A comment, not a docstring: the schema would show a base class's docstring on every operation.
 # Base for /api/agents/{agent_id}/...: the agent is the caller's own or a 404.
 class AgentApi(APIView):
-
     def get_agent(self, agent_id):
         return agent_get_for_client(client=self.request.user, agent_id=agent_id)
 
