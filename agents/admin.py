@@ -1,12 +1,14 @@
 from datetime import timedelta
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
 from django.utils import timezone
+from rest_framework.exceptions import ValidationError
 
 from agents.models import (
     Agent,
+    AgentStatus,
     Command,
     Decision,
     Instance,
@@ -24,28 +26,25 @@ from agents.models import (
 )
 from agents.services.interruptions import FINAL_EVENT_STATUSES, termination_event_can_change, termination_events_close
 from agents.services.replicas import replica_can_change, replica_transition
+from agents.services.settings import SETTING_FIELDS, agent_enabled_toggle, agent_settings_update
+from agents.services.status import agent_effective_status
+from spotbackend.admin_views import HistoryAdmin, HistoryInline, agent_timeline_html
 from spotbackend.exceptions import Conflict
 
 
-class InstanceInline(admin.TabularInline):
+class InstanceInline(HistoryInline):
     model = Instance
-    extra = 0
     fields = ("instance_id", "state", "mode", "pool", "az", "started_at", "ended_at", "last_seen_at")
     readonly_fields = fields
-    can_delete = False
-    show_change_link = True
 
 
-class DecisionInline(admin.TabularInline):
+class DecisionInline(HistoryInline):
     """The agent's automatic decisions and why (issue 9, item 8), newest first."""
 
     model = Decision
-    extra = 0
     fields = ("created_at", "kind", "action", "dry_run", "target_mode", "target_pool_id", "target_price",
               "target_risk", "reason")
     readonly_fields = fields
-    can_delete = False
-    show_change_link = True
     ordering = ("-created_at",)
     verbose_name_plural = "decisions of the last 30 days (all: Decisions)"
 
@@ -53,12 +52,9 @@ class DecisionInline(admin.TabularInline):
         # An agent page stays small however long the agent has lived.
         return super().get_queryset(request).filter(created_at__gte=timezone.now() - timedelta(days=30))
 
-    def has_add_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(Decision)
-class DecisionAdmin(admin.ModelAdmin):
+class DecisionAdmin(HistoryAdmin):
     list_display = ("created_at", "agent", "client", "kind", "action", "dry_run", "target_pool_id", "target_mode")
     list_filter = ("kind", "dry_run", "client")
     search_fields = ("action", "reason", "instance_id", "target_pool_id", "agent__hostname", "agent__logical_agent_id")
@@ -66,29 +62,79 @@ class DecisionAdmin(admin.ModelAdmin):
     raw_id_fields = ("agent", "client", "termination_event", "replica", "command")
     date_hierarchy = "created_at"
 
-    def has_add_permission(self, request):
-        return False
 
-    def has_change_permission(self, request, obj=None):
-        return False
+class EffectiveStatusFilter(admin.SimpleListFilter):
+    """The status a reader sees (offline once the heartbeat is too old), as counted on the admin index."""
+
+    title = "status as seen"
+    parameter_name = "effective_status"
+
+    def lookups(self, request, model_admin):
+        return AgentStatus.choices
+
+    def queryset(self, request, queryset):
+        if not self.value():
+            return queryset
+        now = timezone.now()
+        ids = [a.pk for a in queryset.only("id", "status", "last_heartbeat_at")
+               if agent_effective_status(agent=a, now=now) == self.value()]
+        return queryset.filter(pk__in=ids)
 
 
 @admin.register(Agent)
 class AgentAdmin(admin.ModelAdmin):
+    """What the agent reports is shown, not edited; staff change its settings, and those go through
+    the same services as the dashboard (mutual exclusivity, system events)."""
+
     list_display = (
         "hostname", "logical_agent_id", "client", "instance_id", "instance_type", "az", "current_mode",
-        "status", "enabled", "auto_switch_enabled", "last_heartbeat_at",
+        "status_as_seen", "enabled", "auto_switch_enabled", "last_heartbeat_at",
     )
-    list_filter = ("status", "current_mode", "enabled", "auto_switch_enabled", "manual_replica_enabled", "client")
+    list_filter = (EffectiveStatusFilter, "status", "current_mode", "enabled", "auto_switch_enabled",
+                   "manual_replica_enabled", "client")
     search_fields = ("hostname", "logical_agent_id", "instance_id", "id", "private_ip", "public_ip")
     list_select_related = ("client",)
-    readonly_fields = ("id", "registered_at", "updated_at")
-    raw_id_fields = ("current_pool",)
+    reported = ("id", "client", "logical_agent_id", "hostname", "instance_id", "instance_type", "region", "az",
+                "ami_id", "private_ip", "public_ip", "agent_version", "current_mode", "current_pool", "status",
+                "last_heartbeat_at", "last_termination_notice_at", "last_rebalance_recommendation_at",
+                "emergency_replica_count", "last_cleanup_at", "registered_at", "updated_at")
+    fieldsets = (
+        (None, {"fields": ("hostname", "logical_agent_id", "client", "status_as_seen", "status", "current_mode",
+                           "instance_id", "last_heartbeat_at")}),
+        ("Settings", {"fields": ("enabled",) + SETTING_FIELDS}),
+        ("Recent timeline", {"fields": ("recent_timeline",)}),
+        ("Reported by the agent", {"classes": ("collapse",), "fields": (
+            "id", "instance_type", "region", "az", "ami_id", "private_ip", "public_ip", "agent_version",
+            "current_pool", "last_termination_notice_at", "last_rebalance_recommendation_at",
+            "emergency_replica_count", "last_cleanup_at", "registered_at", "updated_at")}),
+    )
+    readonly_fields = reported + ("status_as_seen", "recent_timeline")
     inlines = [InstanceInline, DecisionInline]
+
+    def has_add_permission(self, request):
+        return False  # agents register themselves (POST /api/agents/register)
+
+    @admin.display(description="status as seen")
+    def status_as_seen(self, obj):
+        return agent_effective_status(agent=obj) if obj and obj.pk else "-"
+
+    @admin.display(description="Newest first (switches, notices, commands, decisions)")
+    def recent_timeline(self, obj):
+        return agent_timeline_html(agent=obj) if obj and obj.pk else "-"
+
+    def save_model(self, request, obj, form, change):
+        changes = {f: form.cleaned_data[f] for f in SETTING_FIELDS if f in form.changed_data}
+        try:
+            if changes:
+                agent_settings_update(agent=obj, changes=changes)
+            if "enabled" in form.changed_data:
+                agent_enabled_toggle(agent=obj)
+        except ValidationError as e:
+            self.message_user(request, f"Settings not saved: {e.detail}", messages.ERROR)
 
 
 @admin.register(Instance)
-class InstanceAdmin(admin.ModelAdmin):
+class InstanceAdmin(HistoryAdmin):
     list_display = ("instance_id", "agent", "client", "state", "mode", "pool", "az", "started_at", "ended_at")
     list_filter = ("state", "mode", "client")
     search_fields = ("instance_id", "agent__hostname", "agent__logical_agent_id")
@@ -106,7 +152,7 @@ class SpotPoolAdmin(admin.ModelAdmin):
 
 
 @admin.register(SpotPriceSample)
-class SpotPriceSampleAdmin(admin.ModelAdmin):
+class SpotPriceSampleAdmin(HistoryAdmin):
     list_display = ("pool", "price", "observed_at")
     list_filter = ("pool__region",)
     search_fields = ("pool__id",)
@@ -115,7 +161,7 @@ class SpotPriceSampleAdmin(admin.ModelAdmin):
 
 
 @admin.register(OnDemandPriceSample)
-class OnDemandPriceSampleAdmin(admin.ModelAdmin):
+class OnDemandPriceSampleAdmin(HistoryAdmin):
     list_display = ("instance_type", "region", "price", "is_fallback", "observed_at")
     list_filter = ("region", "is_fallback")
     search_fields = ("instance_type",)
@@ -123,18 +169,17 @@ class OnDemandPriceSampleAdmin(admin.ModelAdmin):
 
 
 @admin.register(Command)
-class CommandAdmin(admin.ModelAdmin):
+class CommandAdmin(HistoryAdmin):
     list_display = ("id", "agent", "target_mode", "target_pool", "priority", "status", "source", "created_at",
                     "delivered_at", "completed_at")
     list_filter = ("status", "target_mode", "source")
     search_fields = ("id", "agent__hostname", "agent__logical_agent_id", "delivered_instance_id")
     list_select_related = ("agent",)
     raw_id_fields = ("agent", "target_pool")
-    readonly_fields = ("is_open",)
 
 
 @admin.register(Switch)
-class SwitchAdmin(admin.ModelAdmin):
+class SwitchAdmin(HistoryAdmin):
     list_display = ("id", "agent", "old_instance_id", "new_instance_id", "old_mode", "new_mode", "savings_impact",
                     "trigger_type", "initiated_at")
     list_filter = ("trigger_type", "old_mode", "new_mode", "client")
@@ -238,28 +283,27 @@ class TerminationEventAdmin(admin.ModelAdmin):
 
 
 @admin.register(SystemEvent)
-class SystemEventAdmin(admin.ModelAdmin):
+class SystemEventAdmin(HistoryAdmin):
     list_display = ("created_at", "severity", "event_type", "agent", "client", "message")
     list_filter = ("severity", "event_type", "client", ("created_at", admin.DateFieldListFilter))
     search_fields = ("message", "event_type", "agent__hostname", "agent__logical_agent_id")
     list_select_related = ("agent", "client")
     raw_id_fields = ("agent", "client")
     date_hierarchy = "created_at"
-    # A log: staff may re-grade and annotate an event, not rewrite what happened.
-    readonly_fields = ("event_type", "agent", "client", "created_at")
+    # A log: staff may re-grade events from the list (the actions), never rewrite what happened.
     actions = ["mark_info", "mark_warning"]
 
-    @admin.action(description="Set severity: info")
+    @admin.action(description="Set severity: info", permissions=["change"])
     def mark_info(self, request, queryset):
         self.message_user(request, f"{queryset.update(severity=Severity.INFO)} event(s) set to info.")
 
-    @admin.action(description="Set severity: warning")
+    @admin.action(description="Set severity: warning", permissions=["change"])
     def mark_warning(self, request, queryset):
         self.message_user(request, f"{queryset.update(severity=Severity.WARNING)} event(s) set to warning.")
 
 
 @admin.register(PoolRiskAnalysis)
-class PoolRiskAnalysisAdmin(admin.ModelAdmin):
+class PoolRiskAnalysisAdmin(HistoryAdmin):
     list_display = ("pool", "analyzed_at", "risk_score", "recommendation", "volatility", "avg_price_24h",
                     "interruption_frequency")
     list_filter = ("recommendation", "pool__region")

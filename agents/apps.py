@@ -13,8 +13,8 @@ class AgentsConfig(AppConfig):
 
         # Cache upkeep for the hot path (agents/cache.py): every save path (services, admin,
         # factories) passes through these hooks. No business rule lives here.
-        def agent_saved(sender, instance, **kwargs):
-            cache.agent_row_changed(agent_pk=instance.pk)
+        def agent_saved(sender, instance, update_fields=None, **kwargs):
+            cache.agent_row_changed(agent_pk=instance.pk, fields=update_fields)
 
         def agent_removed(sender, instance, **kwargs):
             cache.agent_deleted(agent_pk=instance.pk)

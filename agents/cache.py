@@ -1,6 +1,6 @@
 """What the agent's hot path caches, and when each entry is invalidated: one place.
 
-- agent id -> owner client id, in each process (an agent belongs to one client forever);
+- agent id -> owner client id, in each process and in Redis (an agent belongs to one client forever);
 - the agent's own part of its `config`, in Redis, invalidated whenever the agent row is saved;
 - "this agent has no pending command", in Redis, invalidated whenever a command is issued;
 - the agent's heartbeat signature (primary instance, status, type, AZ, mode), in Redis, so that a
@@ -11,12 +11,14 @@ unreachable at that moment) is bounded by the TTL. See docs/PERFORMANCE.md ("The
 """
 import json
 import threading
+import time
 import uuid
 
 from django.conf import settings
 
 from spotbackend.hotcache import (
     HotScript,
+    LocalCache,
     hot_fill,
     hot_get,
     hot_invalidate,
@@ -32,19 +34,43 @@ _owners: dict[uuid.UUID, uuid.UUID] = {}
 _owners_lock = threading.Lock()
 
 
+def _owner_key(agent_pk) -> str:
+    return f"sb:agent:{agent_pk}:owner"
+
+
 def agent_owner_get(*, agent_pk: uuid.UUID):
-    """The client id that owns this agent, or None (unknown agent). One query on the first call."""
+    """The client id that owns this agent, or None (unknown agent): this process's map, then Redis
+    (shared by every process and host), then one query. An agent belongs to one client forever, so
+    neither level is ever invalidated, only forgotten when the agent is deleted."""
     owner = _owners.get(agent_pk)
-    if owner is None:
+    if owner is not None:
+        return owner
+    cached = hot_value(hot_get(_owner_key(agent_pk)))
+    if cached is not None:
+        owner = uuid.UUID(cached)
+    else:
         from agents.models import Agent
 
         owner = Agent.objects.filter(pk=agent_pk).values_list("client_id", flat=True).first()
-        if owner is not None:
-            with _owners_lock:
-                if len(_owners) >= MAX_OWNERS:
-                    _owners.clear()
-                _owners[agent_pk] = owner
+        if owner is None:
+            return None
+        agent_owner_remember(agent_pk=agent_pk, client_pk=owner, shared=True)
+    _remember_locally(agent_pk, owner)
     return owner
+
+
+def agent_owner_remember(*, agent_pk, client_pk, shared: bool = True) -> None:
+    """Record a known owner (e.g. at registration) so no process has to ask the database."""
+    _remember_locally(agent_pk, client_pk)
+    if shared:
+        hot_fill(_owner_key(agent_pk), seen=None, value=str(client_pk), ttl=settings.AGENT_OWNER_CACHE_TTL)
+
+
+def _remember_locally(agent_pk, client_pk) -> None:
+    with _owners_lock:
+        if len(_owners) >= MAX_OWNERS:
+            _owners.clear()
+        _owners[agent_pk] = client_pk
 
 
 def agent_owner_forget(*, agent_pk: uuid.UUID) -> None:
@@ -61,32 +87,54 @@ def _command_key(agent_pk) -> str:
 
 # --- config -------------------------------------------------------------------------------------
 
+_configs = LocalCache("sb:epoch:config")  # bumped only when a setting in the config changes
+CONFIG_FIELDS = ("enabled", "auto_switch_enabled", "auto_terminate_enabled", "manual_replica_enabled", "replica_count")
+
+
 def agent_config_cached(*, agent_pk) -> tuple[dict | None, str | None]:
     """(the cached settings part of the agent's config, or None; what the key held, for the fill)."""
+    values = _configs.get(agent_pk)
+    if values is not None:
+        return values, None
     raw = hot_get(_config_key(agent_pk))
     value = hot_value(raw)
-    return (json.loads(value) if value else None), raw
+    if value is None:
+        return None, raw
+    values = json.loads(value)
+    _configs.put(agent_pk, values)
+    return values, raw
 
 
 def agent_config_fill(*, agent_pk, seen: str | None, values: dict) -> None:
-    hot_fill(_config_key(agent_pk), seen=seen, value=json.dumps(values), ttl=settings.AGENT_CONFIG_CACHE_TTL)
+    if hot_fill(_config_key(agent_pk), seen=seen, value=json.dumps(values), ttl=settings.AGENT_CONFIG_CACHE_TTL):
+        _configs.put(agent_pk, values)
 
 
 # --- open commands ------------------------------------------------------------------------------
 
+_no_commands = LocalCache("sb:epoch:commands")  # bumped whenever any command is saved
+
+
 def agent_has_no_command_cached(*, agent_pk) -> tuple[bool, str | None]:
     """(True if the agent is known to have no pending command, what the key held)."""
+    if _no_commands.get(agent_pk):
+        return True, None
     raw = hot_get(_command_key(agent_pk))
-    return hot_value(raw) == NO_COMMAND, raw
+    none = hot_value(raw) == NO_COMMAND
+    if none:
+        _no_commands.put(agent_pk, True)
+    return none, raw
 
 
 def agent_no_command_fill(*, agent_pk, seen: str | None) -> None:
-    hot_fill(_command_key(agent_pk), seen=seen, value=NO_COMMAND, ttl=settings.AGENT_NO_COMMAND_CACHE_TTL)
+    if hot_fill(_command_key(agent_pk), seen=seen, value=NO_COMMAND, ttl=settings.AGENT_NO_COMMAND_CACHE_TTL):
+        _no_commands.put(agent_pk, True)
 
 
 def agent_commands_changed(*, agent_pk) -> None:
-    """A command was issued for the agent: its next poll must read the database."""
+    """A command was saved for the agent: its next poll must read the database."""
     hot_invalidate_on_commit(_command_key(agent_pk))
+    _no_commands.bump_on_commit()
 
 
 # --- heartbeats written behind --------------------------------------------------------------------
@@ -112,12 +160,60 @@ def heartbeat_signature(*, instance_id: str, status: str, instance_type: str, az
     return "|".join((instance_id, status, instance_type, az, mode))
 
 
+_signatures = LocalCache("sb:epoch:agents")  # bumped whenever any agent's state changes
+_buffer: dict[str, float] = {}
+_buffer_lock = threading.Lock()
+_buffer_since = [float("inf")]
+
+# Hand buffered heartbeats to the pending hash (a newer time wins); answer the oldest pending's age.
+_PUSH = HotScript("""
+for i = 1, #ARGV - 2, 2 do
+  local prev = tonumber(redis.call('HGET', KEYS[1], ARGV[i]) or '0')
+  if tonumber(ARGV[i + 1]) > prev then redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+end
+redis.call('SET', KEYS[2], ARGV[#ARGV - 1], 'NX')
+return math.floor(tonumber(ARGV[#ARGV]) - tonumber(redis.call('GET', KEYS[2])))
+""")
+
+
 def heartbeat_write_behind(*, agent_pk, signature: str, at: float) -> int | None:
-    """Keep the heartbeat in Redis when the stored signature matches. Returns the age in seconds of
-    the oldest pending heartbeat, or None (no match, or Redis unavailable: write it now)."""
+    """Keep the heartbeat for the bulk flush when the stored signature matches. Returns the age in
+    seconds of the oldest pending heartbeat, or None (no match, or Redis unavailable: write it now).
+    A signature this process already confirmed is buffered here and handed to Redis with the others
+    every HEARTBEAT_BUFFER_SECONDS; otherwise one Lua call checks it and records the heartbeat."""
+    if _signatures.get(agent_pk) == signature:
+        with _buffer_lock:
+            _buffer[str(agent_pk)] = max(at, _buffer.get(str(agent_pk), 0.0))
+            _buffer_since[0] = min(_buffer_since[0], at)
+            due = at - _buffer_since[0] >= settings.HEARTBEAT_BUFFER_SECONDS
+        return heartbeats_push() if due else 0
     age = _WRITE_BEHIND(keys=[_signature_key(agent_pk), HEARTBEATS_PENDING, HEARTBEATS_SINCE],
                         args=[signature, str(agent_pk), repr(at)], default=-1)
-    return None if age is None or age < 0 else int(age)
+    if age is None or age < 0:
+        return None
+    _signatures.put(agent_pk, signature)
+    return int(age)
+
+
+def heartbeats_push() -> int:
+    """Hand this process's buffered heartbeats to Redis in one round trip; the oldest pending age.
+    Without Redis they are written to the database at once."""
+    with _buffer_lock:
+        buffered = dict(_buffer)
+        oldest = _buffer_since[0]
+        _buffer.clear()
+        _buffer_since[0] = float("inf")
+    if not buffered:
+        return 0
+    args = [x for agent_id, at in buffered.items() for x in (agent_id, repr(at))]
+    args += [repr(oldest), repr(time.time())]
+    age = _PUSH(keys=[HEARTBEATS_PENDING, HEARTBEATS_SINCE], args=args, default=None)
+    if age is None:
+        from agents.services.heartbeats import heartbeats_write
+
+        heartbeats_write(buffered)
+        return 0
+    return int(age)
 
 
 def heartbeat_signature_seen(*, agent_pk) -> str | None:
@@ -126,7 +222,8 @@ def heartbeat_signature_seen(*, agent_pk) -> str | None:
 
 
 def heartbeat_signature_fill(*, agent_pk, seen: str | None, signature: str) -> None:
-    hot_fill(_signature_key(agent_pk), seen=seen, value=signature, ttl=settings.AGENT_CONFIG_CACHE_TTL)
+    if hot_fill(_signature_key(agent_pk), seen=seen, value=signature, ttl=settings.AGENT_CONFIG_CACHE_TTL):
+        _signatures.put(agent_pk, signature)
 
 
 _TAKE = HotScript("""
@@ -137,7 +234,9 @@ return all
 
 
 def heartbeats_take() -> dict[str, float]:
-    """Take every pending heartbeat out of Redis atomically (a concurrent flusher gets none of them)."""
+    """Take every pending heartbeat out of Redis atomically (a concurrent flusher gets none of them),
+    this process's buffered ones included."""
+    heartbeats_push()
     flat = _TAKE(keys=[HEARTBEATS_PENDING, HEARTBEATS_SINCE], args=[], default=[]) or []
     return {flat[i]: float(flat[i + 1]) for i in range(0, len(flat), 2)}
 
@@ -155,10 +254,13 @@ def heartbeats_put_back(pending: dict[str, float]) -> None:
 
 # --- invalidation -------------------------------------------------------------------------------
 
-def agent_row_changed(*, agent_pk) -> None:
+def agent_row_changed(*, agent_pk, fields=None) -> None:
     """The agent row was saved (settings, status, instance...): its config and heartbeat signature
-    are read again."""
+    are read again. `fields`: the saved fields when known (None: any)."""
     hot_invalidate_on_commit(_config_key(agent_pk), _signature_key(agent_pk))
+    _signatures.bump_on_commit()
+    if fields is None or set(fields) & set(CONFIG_FIELDS):
+        _configs.bump_on_commit()
 
 
 def agents_state_changed(*, agent_pks) -> None:
@@ -166,11 +268,15 @@ def agents_state_changed(*, agent_pks) -> None:
     keys = [_signature_key(pk) for pk in agent_pks]
     if keys:
         hot_invalidate_on_commit(*keys)
+        _signatures.bump_on_commit()
 
 
 def agent_deleted(*, agent_pk) -> None:
     agent_owner_forget(agent_pk=agent_pk)
-    hot_invalidate_on_commit(_config_key(agent_pk), _command_key(agent_pk), _signature_key(agent_pk))
+    for local in (_configs, _no_commands, _signatures):
+        local.bump_on_commit()
+    hot_invalidate_on_commit(_config_key(agent_pk), _command_key(agent_pk), _signature_key(agent_pk),
+                             _owner_key(agent_pk))
 
 
 def agent_cache_clear_local() -> None:

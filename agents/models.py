@@ -116,6 +116,8 @@ class Instance(models.Model):
         indexes = [
             models.Index(fields=["client", "started_at"], name="instance_client_started_idx"),
             models.Index(fields=["instance_id"], name="instance_ec2_id_idx"),
+            # Daily savings of all clients: the instances running on a day, not the whole history.
+            models.Index(fields=["ended_at"], name="instance_ended_idx"),
         ]
 
     def __str__(self) -> str:
@@ -156,6 +158,12 @@ class SpotPriceSample(models.Model):
         db_table = "spot_price_samples"
         ordering = ["-observed_at"]
         constraints = [models.UniqueConstraint(fields=["pool", "observed_at"], name="spot_sample_unique")]
+        indexes = [
+            # Pool risk sums each pool's last 24 h from the index alone (agents/services/risk.py).
+            models.Index(fields=["pool", "observed_at", "price"], name="spot_sample_window_idx"),
+            # The retention job deletes by age (agents/services/retention.py).
+            models.Index(fields=["observed_at"], name="spot_sample_time_idx"),
+        ]
 
 
 class OnDemandPriceSample(models.Model):
@@ -174,7 +182,8 @@ class OnDemandPriceSample(models.Model):
             models.UniqueConstraint(fields=["instance_type", "region", "observed_at"], name="ondemand_sample_unique")
         ]
         indexes = [
-            models.Index(fields=["instance_type", "region", "is_fallback", "observed_at"], name="ondemand_lookup_idx")
+            models.Index(fields=["instance_type", "region", "is_fallback", "observed_at"], name="ondemand_lookup_idx"),
+            models.Index(fields=["observed_at"], name="ondemand_sample_time_idx"),
         ]
 
 

@@ -4,6 +4,7 @@ from celery import shared_task
 
 from agents.services.heartbeats import heartbeats_flush
 from agents.services.replicas import replicas_sweep
+from agents.services.retention import price_history_prune
 from agents.services.risk import pool_risk_analyze_all
 from agents.services.sweeps import agents_mark_stale_offline
 
@@ -30,3 +31,9 @@ def replica_lifecycle_sweep() -> dict:
 def heartbeats_flush_task() -> dict:
     """Write the heartbeats kept in Redis to the database in bulk."""
     return {"flushed": heartbeats_flush()}
+
+
+@shared_task(name="agents.periodic.price_history_retention")
+def price_history_retention() -> dict:
+    """Delete price samples beyond SPOT_/ONDEMAND_PRICE_RETENTION_DAYS, in batches."""
+    return price_history_prune()

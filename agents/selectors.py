@@ -3,13 +3,12 @@ dicts of values); the output serializers in agents/api/serializers.py render it.
 from django.conf import settings
 from rest_framework.exceptions import NotFound
 
-from agents.cache import agent_config_cached, agent_config_fill, agent_owner_get
+from agents.cache import CONFIG_FIELDS, agent_config_cached, agent_config_fill, agent_owner_get
 from agents.models import Agent, Replica
 from agents.services.status import agent_effective_status
 # The toolkit lives in the project package; services still import these names from here.
 from spotbackend.api import agent_get_for_client, get_owned_or_404, parse_uuid  # noqa: F401
 
-CONFIG_FIELDS = ("enabled", "auto_switch_enabled", "auto_terminate_enabled", "manual_replica_enabled", "replica_count")
 
 
 def agent_owned_pk(*, client, agent_id):

@@ -1,10 +1,11 @@
 from django.contrib import admin
 
 from cleanup.models import CleanupLog
+from spotbackend.admin_views import HistoryAdmin
 
 
 @admin.register(CleanupLog)
-class CleanupLogAdmin(admin.ModelAdmin):
+class CleanupLogAdmin(HistoryAdmin):
     list_display = ("executed_at", "cleanup_type", "agent", "client", "deleted_count", "failed_count", "cutoff_date")
     list_filter = ("cleanup_type", "client", "executed_at")
     search_fields = ("agent__hostname", "agent__logical_agent_id", "error")

@@ -2,6 +2,7 @@ from django.contrib import admin, messages
 
 from clients.models import Client
 from clients.services import client_token_rotate
+from spotbackend.admin_views import savings_chart_html
 
 
 @admin.register(Client)
@@ -9,8 +10,12 @@ class ClientAdmin(admin.ModelAdmin):
     list_display = ("name", "email", "is_active", "dry_run", "token_prefix", "created_at")
     list_filter = ("is_active", "dry_run", "created_at")
     search_fields = ("name", "email", "id")
-    readonly_fields = ("id", "token_prefix", "created_at", "updated_at")
+    readonly_fields = ("id", "token_prefix", "created_at", "updated_at", "daily_savings")
     actions = ["rotate_token"]
+
+    @admin.display(description="Daily savings, last 90 days")
+    def daily_savings(self, obj):
+        return savings_chart_html(client=obj) if obj and obj.pk else "-"
 
     def save_model(self, request, obj, form, change):
         if not change and not obj.token_hash:

@@ -4,7 +4,7 @@ dicts of values); clients/api/serializers.py renders it (an unknown price shows 
 from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import Count, OuterRef, Q, Subquery
+from django.db.models import Count, Q
 from django.utils import timezone
 from rest_framework.exceptions import NotFound
 
@@ -14,13 +14,14 @@ from agents.models import (
     Instance,
     InstanceState,
     Mode,
-    OnDemandPriceSample,
     Replica,
     ReplicaStatus,
     SpotPool,
     Switch,
 )
 from agents.selectors import agent_with_status
+from agents.services.market import pools_in_cooldown
+from agents.services.ondemand import ondemand_price_get, ondemand_prices_get
 from agents.services.status import agent_effective_status
 from clients.models import Client
 from savings.selectors import client_savings_totals
@@ -89,15 +90,6 @@ def client_agents(*, client: Client, now=None) -> dict:
     return {"agents": [agent_with_status(a, now=now) for a in agents]}
 
 
-def _ondemand_price_subquery(type_ref: str, region_ref: str) -> Subquery:
-    """Latest real on-demand quote for the row's type and region; the agents' fallback only if none."""
-    return Subquery(
-        OnDemandPriceSample.objects.filter(instance_type=OuterRef(type_ref), region=OuterRef(region_ref))
-        .order_by("is_fallback", "-observed_at")
-        .values("price")[:1]
-    )
-
-
 def client_instances(*, client: Client, now=None) -> dict:
     """Every instance still running or possibly running (primary or replaced), and those that ended
     within ENDED_VISIBLE_FOR. `is_active`: the agent's current instance, agent not offline."""
@@ -106,11 +98,12 @@ def client_instances(*, client: Client, now=None) -> dict:
         Instance.objects.filter(client=client)
         .filter(~Q(state=InstanceState.TERMINATED) | Q(ended_at__gte=now - ENDED_VISIBLE_FOR))
         .select_related("agent", "pool")
-        .annotate(ondemand_price=_ondemand_price_subquery("instance_type", "region"))
         .order_by("-started_at", "-id")
     )
     instances = list(rows)
+    ondemand = ondemand_prices_get(keys={(inst.instance_type, inst.region) for inst in instances})
     for inst in instances:
+        inst.ondemand_price = ondemand.get((inst.instance_type, inst.region))
         inst.is_active = (
             inst.state == InstanceState.PRIMARY and agent_effective_status(agent=inst.agent, now=now) != AgentStatus.OFFLINE
         )
@@ -130,7 +123,6 @@ def instance_pricing(*, client: Client, instance_id: str, now=None) -> dict:
     inst = (
         Instance.objects.filter(client=client, instance_id=instance_id)
         .select_related("pool")
-        .annotate(ondemand_price=_ondemand_price_subquery("instance_type", "region"))
         .order_by("-started_at", "-id")
         .first()
     )
@@ -139,7 +131,9 @@ def instance_pricing(*, client: Client, instance_id: str, now=None) -> dict:
     fresh_after = now - timedelta(seconds=settings.PRICE_FRESHNESS_SECONDS)
     pools = []
     if inst.instance_type and inst.region:
-        for pool in SpotPool.objects.filter(instance_type=inst.instance_type, region=inst.region).order_by("az", "id"):
+        rows = list(SpotPool.objects.filter(instance_type=inst.instance_type, region=inst.region).order_by("az", "id"))
+        cooling = pools_in_cooldown(client_id=client.pk, pool_ids=[p.pk for p in rows], now=now)
+        for pool in rows:
             pools.append(
                 {
                     "pool_id": pool.pk,
@@ -150,7 +144,7 @@ def instance_pricing(*, client: Client, instance_id: str, now=None) -> dict:
                     "is_fresh": pool.latest_price_at is not None and pool.latest_price_at >= fresh_after,
                     "risk_score": pool.risk_score,
                     "risk_recommendation": pool.risk_recommendation or None,
-                    "in_cooldown": pool.cooldown_until is not None and pool.cooldown_until > now,
+                    "in_cooldown": pool.pk in cooling,  # as this client's decisions see it
                     "is_current": pool.pk == inst.pool_id,
                 }
             )
@@ -166,7 +160,7 @@ def instance_pricing(*, client: Client, instance_id: str, now=None) -> dict:
         "current_mode": inst.mode,
         "current_pool_id": inst.pool_id or None,
         "current_spot_price": _spot_price(inst),
-        "ondemand_price": inst.ondemand_price,
+        "ondemand_price": ondemand_price_get(instance_type=inst.instance_type, region=inst.region),
         "cheapest_pool": {"pool_id": cheapest["pool_id"], "price": cheapest["price"]} if cheapest else None,
         "pools": pools,
     }

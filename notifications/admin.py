@@ -2,21 +2,18 @@ from django.contrib import admin, messages
 
 from notifications.models import Notification, NotificationAttempt
 from notifications.services import notifications_retry_now
+from spotbackend.admin_views import HistoryAdmin, HistoryInline
 
 
-class NotificationAttemptInline(admin.TabularInline):
+class NotificationAttemptInline(HistoryInline):
     model = NotificationAttempt
-    extra = 0
     fields = ("attempted_at", "success", "status_code", "duration_ms", "error")
     readonly_fields = fields
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
+    show_change_link = False
 
 
 @admin.register(Notification)
-class NotificationAdmin(admin.ModelAdmin):
+class NotificationAdmin(HistoryAdmin):
     list_display = ("id", "kind", "status", "attempts", "client", "created_at", "next_attempt_at", "published_at",
                     "sent_at", "failed_at")
     list_filter = ("status", "kind")
@@ -26,10 +23,7 @@ class NotificationAdmin(admin.ModelAdmin):
     inlines = [NotificationAttemptInline]
     actions = ["retry_now"]
 
-    def has_add_permission(self, request):
-        return False
-
-    @admin.action(description="Retry now (one more delivery attempt)")
+    @admin.action(description="Retry now (one more delivery attempt)", permissions=["change"])
     def retry_now(self, request, queryset):
         n = notifications_retry_now(notification_ids=queryset.values_list("pk", flat=True))
         self.message_user(request, f"{n} failed notification(s) queued for one more attempt.", messages.SUCCESS)

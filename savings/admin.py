@@ -1,10 +1,13 @@
 from django.contrib import admin
 
 from savings.models import SavingsSnapshot
+from spotbackend.admin_views import HistoryAdmin
 
 
 @admin.register(SavingsSnapshot)
-class SavingsSnapshotAdmin(admin.ModelAdmin):
+class SavingsSnapshotAdmin(HistoryAdmin):
+    """Computed by the savings job from switches and prices; recomputed there, never typed in."""
+
     list_display = ("snapshot_date", "client", "total_savings", "spot_hours", "ondemand_hours", "actual_cost",
                     "ondemand_cost", "switch_count", "average_savings_percent")
     list_filter = ("client", "snapshot_date")

@@ -10,5 +10,5 @@ class SavingsConfig(AppConfig):
         from spotbackend.schedule import sync_after_migrate
 
         # After every `migrate` (this app's post_migrate fires after all migrations ran), so a fresh
-        # database has the three scheduled jobs and a changed setting reaches django-celery-beat.
+        # database has the scheduled jobs and a changed setting reaches django-celery-beat.
         post_migrate.connect(sync_after_migrate, sender=self, dispatch_uid="spotbackend.schedule.sync")

@@ -179,9 +179,82 @@ def hot_pipeline(build, default=None):
     return _call(run, default)
 
 
+class LocalCache:
+    """A per-process layer in front of Redis, trusted while a shared epoch in Redis is unchanged.
+
+    `bump()` (after a change) gives the epoch a fresh token; every process compares its epochs at
+    most every `HOT_LOCAL_CHECK_SECONDS` (all of them in one round trip) and drops a cache whose epoch
+    moved, so a change is seen everywhere within that time. Without Redis the epochs are unknown and
+    the caches are dropped at every check: entries live that long at most."""
+
+    _all: list["LocalCache"] = []
+    _lock = threading.Lock()
+    _checked_at = float("-inf")
+
+    def __init__(self, epoch_key: str, max_entries: int = 200_000):
+        self.epoch_key = epoch_key
+        self.max_entries = max_entries
+        self.entries: dict = {}
+        self.epoch: str | None = None
+        LocalCache._all.append(self)
+
+    @classmethod
+    def check_epochs(cls) -> None:
+        now = time.monotonic()
+        if now - cls._checked_at < settings.HOT_LOCAL_CHECK_SECONDS:
+            return
+        with cls._lock:
+            if now - cls._checked_at < settings.HOT_LOCAL_CHECK_SECONDS:
+                return
+
+            def build(pipe):
+                for cache in cls._all:
+                    pipe.set(cache.epoch_key, DIRTY_PREFIX + uuid.uuid4().hex, nx=True, ex=30 * 86400)
+                    pipe.get(cache.epoch_key)
+
+            results = hot_pipeline(build)
+            for i, cache in enumerate(cls._all):
+                epoch = results[2 * i + 1] if results else None
+                if epoch is None or epoch != cache.epoch:
+                    cache.entries = {}
+                cache.epoch = epoch
+            cls._checked_at = now
+
+    def get(self, key):
+        LocalCache.check_epochs()
+        return self.entries.get(key)
+
+    def put(self, key, value) -> None:
+        if self.epoch is None:
+            return  # epoch unknown (no Redis): nothing local can be trusted beyond this check
+        if len(self.entries) >= self.max_entries:
+            self.entries = {}
+        self.entries[key] = value
+
+    def discard(self, key) -> None:
+        self.entries.pop(key, None)
+
+    def bump(self) -> None:
+        """A change: drop this process's entries now and every other process's at its next check."""
+        self.entries = {}
+        hot_invalidate(self.epoch_key, ttl=30 * 86400)
+
+    def bump_on_commit(self) -> None:
+        self.bump()
+        if not transaction.get_autocommit():
+            transaction.on_commit(self.bump)
+
+    @classmethod
+    def clear_all(cls) -> None:
+        for cache in cls._all:
+            cache.entries, cache.epoch = {}, None
+        cls._checked_at = float("-inf")
+
+
 def hot_reset() -> None:
-    """Forget the client and the breaker state (tests, settings changes)."""
+    """Forget the client, the breaker state and every local layer (tests, settings changes)."""
     _breaker.reset()
+    LocalCache.clear_all()
 
 
 def hot_client():

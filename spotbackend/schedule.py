@@ -55,6 +55,13 @@ def scheduled_jobs() -> list[Job]:
             description="Re-send notifications never published (broker down at commit time) or whose retry was lost.",
             crontab={"minute": "*", "hour": "*"},
         ),
+        Job(
+            name="Price history retention",
+            task="agents.periodic.price_history_retention",
+            description="Delete spot/on-demand price samples older than their retention, keeping each "
+            "pool's (and type's) last one before the cutoff.",
+            crontab={"minute": "40", "hour": "3"},
+        ),
     ]
 
 

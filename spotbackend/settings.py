@@ -20,8 +20,12 @@ env = environ.Env(
     SAVINGS_CALCULATION_HOUR=(int, 0),
     AGENT_HEARTBEAT_TIMEOUT=(int, 300),
     STALE_AGENTS_INTERVAL_HOURS=(int, 6),
+    SPOT_PRICE_RETENTION_DAYS=(int, 90),
+    ONDEMAND_PRICE_RETENTION_DAYS=(int, 90),
     POOL_COOLDOWN_SECONDS=(int, 600),
     PRICE_FRESHNESS_SECONDS=(int, 3600),
+    SPOT_MAX_ONDEMAND_RATIO=(float, 1.5),
+    MARKET_EVIDENCE_QUORUM=(int, 2),
     COMMAND_DELIVERY_TIMEOUT=(int, 1800),
     REPLICA_STUCK_MINUTES=(int, 15),
     CONN_MAX_AGE=(int, 60),
@@ -73,7 +77,7 @@ SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=
 # --- end of deploy safety ------------------------------------------------------------------------
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "spotbackend.admin_views.SpotAdminConfig",  # django.contrib.admin with the fleet on its index
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -124,7 +128,7 @@ STORED_PAYLOAD_MAX_BYTES = env("STORED_PAYLOAD_MAX_BYTES")
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [BASE_DIR / "spotbackend" / "templates"],  # spotbackend/redoc.html (offline ReDoc)
+        "DIRS": [BASE_DIR / "templates"],  # the admin pages; spotbackend/redoc.html (offline ReDoc)
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -201,8 +205,14 @@ HOTCACHE_REDIS_URL = env("HOTCACHE_REDIS_URL", default=REDIS_URL)
 # token stops working everywhere within this many seconds.
 AUTH_EPOCH_CHECK_SECONDS = env.float("AUTH_EPOCH_CHECK_SECONDS", default=2.0)
 AUTH_CACHE_TTL = env.int("AUTH_CACHE_TTL", default=300)
+# The per-process layer in front of Redis (agent config, "no pending command", heartbeat
+# signatures): a change is seen by every process within this many seconds.
+HOT_LOCAL_CHECK_SECONDS = env.float("HOT_LOCAL_CHECK_SECONDS", default=1.0)
+# A web process hands its buffered heartbeats to Redis in one round trip at most this often.
+HEARTBEAT_BUFFER_SECONDS = env.float("HEARTBEAT_BUFFER_SECONDS", default=1.0)
 # Upper bounds on staleness should an invalidation be lost while Redis was unreachable.
 AGENT_CONFIG_CACHE_TTL = env.int("AGENT_CONFIG_CACHE_TTL", default=600)
+AGENT_OWNER_CACHE_TTL = env.int("AGENT_OWNER_CACHE_TTL", default=7 * 86400)  # owners never change
 AGENT_NO_COMMAND_CACHE_TTL = env.int("AGENT_NO_COMMAND_CACHE_TTL", default=300)
 # A heartbeat that changes nothing is kept in Redis and written to the database in bulk every
 # HEARTBEAT_FLUSH_SECONDS (last_heartbeat_at is accurate to that); a web process flushes itself when
@@ -310,10 +320,17 @@ CLEANUP_AMIS_DAYS = env("CLEANUP_AMIS_DAYS")
 SAVINGS_CALCULATION_HOUR = env("SAVINGS_CALCULATION_HOUR")
 AGENT_HEARTBEAT_TIMEOUT = env("AGENT_HEARTBEAT_TIMEOUT")
 STALE_AGENTS_INTERVAL_HOURS = env("STALE_AGENTS_INTERVAL_HOURS")
+# Price samples older than this many days are deleted daily (0 = keep forever; agents/services/retention.py).
+SPOT_PRICE_RETENTION_DAYS = env("SPOT_PRICE_RETENTION_DAYS")
+ONDEMAND_PRICE_RETENTION_DAYS = env("ONDEMAND_PRICE_RETENTION_DAYS")
 # A pool that just produced a termination notice is not chosen for failover for this long.
 POOL_COOLDOWN_SECONDS = env("POOL_COOLDOWN_SECONDS")
 # A pool whose latest price is older than this is not a failover candidate.
 PRICE_FRESHNESS_SECONDS = env("PRICE_FRESHNESS_SECONDS")
+# Market data shared between clients (docs/SECURITY.md): a spot quote above this x the real on-demand
+# price is dropped; another client's interruption signals count only when this many clients agree.
+SPOT_MAX_ONDEMAND_RATIO = env("SPOT_MAX_ONDEMAND_RATIO")
+MARKET_EVIDENCE_QUORUM = env("MARKET_EVIDENCE_QUORUM")
 # A delivered command with no executed callback or re-register after this long is expired as failed.
 COMMAND_DELIVERY_TIMEOUT = env("COMMAND_DELIVERY_TIMEOUT")
 # A replica still launching/syncing (or promoting after its switch closed) this long is ended (issue 9).

@@ -234,9 +234,18 @@ class IssueSwitchCommandOutput(FlatSerializer):
         return command.target_pool_id or ""
 
 
-class PricingReportOutput(FlatSerializer):
+class IgnoredQuoteSerializer(FlatSerializer):
+    pool_id = serializers.CharField()
+    reason = serializers.CharField()
+
+
+class PricingReportOutput(OmitEmptyMixin, serializers.Serializer):
+    omit_empty = ("ignored",)
     success = SuccessField()
     pools = serializers.IntegerField(help_text="How many pool quotes were recorded.")
+    ignored = IgnoredQuoteSerializer(
+        many=True, required=False,
+        help_text="Quotes dropped, each with its reason (agents/services/market.py); present only when any were.")
 
 
 class SwitchReportOutput(FlatSerializer):

@@ -30,7 +30,8 @@ def command_resolve_pool(*, agent: Agent, target_mode: str, target_pool_id: str)
             raise NoSpotPool(f"Unknown spot pool '{target_pool_id}'.")
         return pool
     exclude = (agent.current_pool_id,) if agent.current_mode == Mode.SPOT and agent.current_pool_id else ()
-    choice = pool_select(instance_type=agent.instance_type, region=agent.region, exclude_pool_ids=exclude)
+    choice = pool_select(instance_type=agent.instance_type, region=agent.region, exclude_pool_ids=exclude,
+                         client_id=agent.client_id)
     if choice.pool is None:
         raise NoSpotPool(f"No spot pool to switch to: {choice.reason}.")
     return choice.pool

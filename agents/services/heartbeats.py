@@ -20,7 +20,11 @@ BATCH = 500
 def heartbeats_flush() -> int:
     """Write every pending heartbeat; return how many agents were updated. `last_heartbeat_at` only
     moves forward. A failed write returns the heartbeats to Redis for the next flush."""
-    pending = heartbeats_take()
+    return heartbeats_write(heartbeats_take())
+
+
+def heartbeats_write(pending: dict[str, float]) -> int:
+    """Write these heartbeats (agent id -> epoch seconds) in bulk; on failure they go back to Redis."""
     if not pending:
         return 0
     items = []

@@ -36,6 +36,7 @@ from agents.services.commands import command_expire_stale, command_issue
 from agents.services.decisions import client_dry_run, decision_record
 from agents.services.events import system_event_log
 from agents.services.instances import instance_is_known, instance_primary_end, instance_unknown_log
+from agents.services.market import sample_time
 from agents.services.pools import RISK_BUCKET, PoolChoice, pool_select
 from agents.services.status import agent_status_transition
 from notifications.services import notification_enqueue
@@ -133,7 +134,7 @@ def pool_failover_select(*, agent: Agent, dying_pool: SpotPool | None, now: date
     exclude = (dying_pool.pk,) if dying_pool is not None else ()
     return pool_select(
         instance_type=agent.instance_type, region=agent.region, exclude_pool_ids=exclude, max_risk_of=dying_pool,
-        now=now,
+        now=now, client_id=agent.client_id,
     )
 
 
@@ -288,7 +289,7 @@ def termination_notice_handle(*, agent: Agent, notice: Notice, now: datetime | N
             "client_id": agent.client_id,
             "pool_id": dying_pool_id,
             "termination_time": notice.termination_time,
-            "detected_at": notice.detected_at or now,
+            "detected_at": sample_time(reported=notice.detected_at, now=now),  # never in the future
             "last_seen_at": now,
             "metadata": {"action": notice.action} if notice.action else {},
         },
@@ -450,7 +451,8 @@ def rebalance_recommendation_handle(*, agent: Agent, notice: Notice, now: dateti
                                  target_pool_id="", reason=UNKNOWN_INSTANCE_TEXT)
     is_primary = instance_id == agent.instance_id
     pool = agent.current_pool if is_primary and agent.current_mode == Mode.SPOT else None
-    event, created = _rebalance_event(agent=agent, instance_id=instance_id, detected_at=notice.detected_at or now,
+    event, created = _rebalance_event(agent=agent, instance_id=instance_id,
+                                      detected_at=sample_time(reported=notice.detected_at, now=now),
                                       now=now, pool=pool)
     if is_primary:
         Agent.objects.filter(pk=agent.pk).update(last_rebalance_recommendation_at=now)
@@ -503,7 +505,8 @@ def _rebalance_decide(*, agent: Agent, event, is_primary: bool, pool, now, dry_r
     current_bucket = RISK_BUCKET.get(pool.risk_recommendation, 1) if pool is not None else 1
     raised_bucket = max(current_bucket, RISK_BUCKET[RiskRecommendation.CAUTION])
     exclude = (pool.pk,) if pool is not None else ()
-    choice = pool_select(instance_type=agent.instance_type, region=agent.region, exclude_pool_ids=exclude, now=now)
+    choice = pool_select(instance_type=agent.instance_type, region=agent.region, exclude_pool_ids=exclude, now=now,
+                         client_id=agent.client_id)
     if choice.pool is None or RISK_BUCKET.get(choice.pool.risk_recommendation, 1) >= raised_bucket:
         return MONITOR, Mode.SPOT, pool.pk if pool else "", (
             "no clearly safer pool than the current one: keep monitoring"

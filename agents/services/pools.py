@@ -4,10 +4,10 @@ from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import Q
 from django.utils import timezone
 
 from agents.models import RiskRecommendation, SpotPool
+from agents.services import market
 
 # Rank order of the risk buckets; a pool never analysed sits between safe and caution.
 RISK_BUCKET = {RiskRecommendation.SAFE: 0, "": 1, RiskRecommendation.CAUTION: 2, RiskRecommendation.AVOID: 3}
@@ -70,23 +70,34 @@ def pool_select(
     exclude_pool_ids: tuple[str, ...] = (),
     max_risk_of: SpotPool | None = None,
     now=None,
+    client_id=None,
 ) -> PoolChoice:
-    """Best spot pool of this type and region: recent price, not cooling down, not `avoid`, not
-    excluded, never riskier than `max_risk_of`; ranked by risk bucket, then price. One indexed query."""
+    """Best spot pool of this type and region for this client: recent price, not cooling down, not
+    `avoid`, not excluded, never riskier than `max_risk_of`; ranked by risk bucket, then price.
+    Cooldown and risk weigh the client's own interruption signals and other clients' only when several
+    agree (market.py); client_id None: only the agreed ones. Two indexed queries."""
     now = now or timezone.now()
     if not instance_type or not region:
         return PoolChoice(None, "instance type or region unknown: on-demand")
     fresh_after = now - timedelta(seconds=settings.PRICE_FRESHNESS_SECONDS)
-    candidates = (
+    candidates = list(
         SpotPool.objects.filter(instance_type=instance_type, region=region, latest_price_at__gte=fresh_after)
-        .filter(Q(cooldown_until__isnull=True) | Q(cooldown_until__lte=now))
-        .exclude(risk_recommendation=RiskRecommendation.AVOID)
         .exclude(pk__in=list(exclude_pool_ids))
         .exclude(latest_price__isnull=True)
     )
+    ids = [p.pk for p in candidates] + ([max_risk_of.pk] if max_risk_of is not None else [])
+    signals = market.pool_signals(client_id=client_id, pool_ids=ids, now=now)
+    cooling, own = signals.cooling, signals.own
+    for p in candidates:  # the recommendation as this client's decisions see it (not saved)
+        if p.pk in own:
+            p.risk_recommendation = market.worse_recommendation(p.risk_recommendation, own[p.pk])
+    candidates = [p for p in candidates if p.pk not in cooling and p.risk_recommendation != RiskRecommendation.AVOID]
     ranked = sorted(candidates, key=_rank)
     if max_risk_of is not None:
-        ceiling = RISK_BUCKET.get(max_risk_of.risk_recommendation, 1)
+        worst = max_risk_of.risk_recommendation
+        if max_risk_of.pk in own:
+            worst = market.worse_recommendation(worst, own[max_risk_of.pk])
+        ceiling = RISK_BUCKET.get(worst, 1)
         ranked = [p for p in ranked if RISK_BUCKET.get(p.risk_recommendation, 1) <= ceiling]
     if not ranked:
         return PoolChoice(None, f"no fresh, safe spot pool for {instance_type} in {region}: on-demand")

@@ -10,6 +10,7 @@ from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
 from agents.cache import (
+    agent_owner_remember,
     agents_state_changed,
     heartbeat_signature,
     heartbeat_signature_fill,
@@ -122,6 +123,7 @@ def _register(*, client, logical_id: str, payload: RegisterPayload) -> tuple[Age
         instance_make_primary(agent=agent, instance_id=payload.instance_id, at=now, attrs=attrs)
         agent.save()
         system_event_log(agent=agent, event_type="agent_registered", message=f"Agent registered on {payload.instance_id}")
+        agent_owner_remember(agent_pk=agent.pk, client_pk=client.pk)  # no process asks the database
         return agent, True
 
     agent = agent_lock(agent_id=existing)

@@ -141,7 +141,8 @@ def replica_create(
     reason = ""
     if pool is None and replica_type == ReplicaType.MANUAL:
         exclude = (agent.current_pool_id,) if agent.current_pool_id else ()
-        choice = pool_select(instance_type=agent.instance_type, region=agent.region, exclude_pool_ids=exclude)
+        choice = pool_select(instance_type=agent.instance_type, region=agent.region, exclude_pool_ids=exclude,
+                         client_id=agent.client_id)
         pool, reason = choice.pool, choice.reason
     if hourly_cost is None and pool is not None:
         hourly_cost = pool.latest_price

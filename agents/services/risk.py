@@ -4,19 +4,21 @@ score = 0.3 x volatility + 0.2 x price pressure + 0.5 x interruptions, each comp
 - volatility: coefficient of variation of the pool's spot samples over 24 h, full at CV 0.2;
 - price pressure: spot / on-demand, none up to 0.3, full at 1.0 (spot near on-demand = scarce capacity);
 - interruptions: termination notices (weight 1) and rebalance recommendations (weight 0.5) seen in the
-  pool over 24 h, full at 2.
+  pool over 24 h, full at 2; in this shared analysis only the signals at least MARKET_EVIDENCE_QUORUM
+  clients agree on (agents/services/market.py), a client's own signals weigh in its own decisions.
 Recommendation: `safe` below 0.3, `caution` below 0.6, `avoid` from 0.6; a pool with a rebalance
 recommendation in the window is at least `caution` (REBALANCE_FLOOR: this analysis is the only writer
 of the verdict; the rebalance handler only records its signal). The latest score and
 recommendation are copied onto the pool row, which the failover choice (pools.pool_select) reads.
 """
-import statistics
-from collections import defaultdict
+import math
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from fractions import Fraction
 
 from django.db import transaction
-from django.db.models import Count
+from django.db.models import Count, DecimalField, F, Max, Min, Sum
 from django.utils import timezone
 
 from agents.models import (
@@ -26,10 +28,11 @@ from agents.models import (
     SpotPool,
     SpotPriceSample,
     SystemEvent,
-    TerminationEvent,
     TerminationEventType,
 )
-from agents.services.pricing import ondemand_price_get
+from agents.services.market import agreed_event_counts
+from agents.services.ondemand import ondemand_prices_get
+from agents.services.price_lines import chunks
 from notifications.services import notification_enqueue
 
 WINDOW = timedelta(hours=24)
@@ -44,6 +47,33 @@ CAUTION_FROM, AVOID_FROM = 0.3, 0.6
 REBALANCE_FLOOR = RiskRecommendation.CAUTION
 ANALYSIS_FIELDS = ["risk_score", "volatility", "avg_price_24h", "min_price_24h", "max_price_24h",
                    "interruption_frequency", "recommendation", "metadata"]
+
+
+@dataclass(frozen=True)
+class PriceStats:
+    """A pool's samples in the window, summed: the database adds them up, so no run holds 1.44 M
+    samples in memory. The sums are exact decimals, so the statistics are those of the samples."""
+
+    n: int = 0
+    total: Decimal = Decimal(0)
+    total_sq: Decimal = Decimal(0)
+    low: Decimal | None = None
+    high: Decimal | None = None
+
+    @classmethod
+    def of(cls, prices: list[Decimal]) -> "PriceStats":
+        if not prices:
+            return cls()
+        return cls(len(prices), sum(prices, Decimal(0)), sum((p * p for p in prices), Decimal(0)), min(prices), max(prices))
+
+    def mean(self) -> float:
+        return float(Fraction(self.total) / self.n) if self.n else 0.0
+
+    def pstdev(self) -> float:
+        """Population standard deviation, from the exact variance (n·Σx² − (Σx)²) / n²."""
+        total = Fraction(self.total)
+        variance = (self.n * Fraction(self.total_sq) - total * total) / (self.n * self.n)
+        return math.sqrt(max(variance, 0))
 
 
 def _clamp(x: float) -> float:
@@ -64,13 +94,14 @@ def risk_recommendation_for(score: float) -> str:
 
 
 def risk_score_compute(
-    *, prices: list[Decimal], latest_price: Decimal | None, ondemand_price: Decimal | None,
-    notices: int, rebalances: int,
+    *, prices: list[Decimal] | None = None, stats: PriceStats | None = None, latest_price: Decimal | None,
+    ondemand_price: Decimal | None, notices: int, rebalances: int,
 ) -> dict:
-    """The score and its inputs for one pool (pure: unit-tested by hand)."""
-    floats = [float(p) for p in prices]
-    mean = statistics.fmean(floats) if floats else 0.0
-    cv = statistics.pstdev(floats) / mean if len(floats) > 1 and mean > 0 else 0.0
+    """The score and its inputs for one pool (pure: unit-tested by hand), from the window's prices or
+    their sums (`stats`, what the batch run passes)."""
+    stats = stats if stats is not None else PriceStats.of(prices or [])
+    mean = stats.mean()
+    cv = stats.pstdev() / mean if stats.n > 1 and mean > 0 else 0.0
     ratio = float(latest_price) / float(ondemand_price) if latest_price is not None and ondemand_price else None
     frequency = notices + REBALANCE_WEIGHT * rebalances
     components = {
@@ -87,12 +118,12 @@ def risk_score_compute(
         "recommendation": recommendation,
         "volatility": round(cv, 6),
         "interruption_frequency": frequency,
-        "avg": (sum(prices) / len(prices)).quantize(Decimal("0.000001")) if prices else None,
-        "min": min(prices) if prices else None,
-        "max": max(prices) if prices else None,
+        "avg": (stats.total / stats.n).quantize(Decimal("0.000001")) if stats.n else None,
+        "min": stats.low,
+        "max": stats.high,
         "metadata": {
             "window_hours": WINDOW.total_seconds() / 3600,
-            "samples": len(prices),
+            "samples": stats.n,
             "latest_price": str(latest_price) if latest_price is not None else None,
             "ondemand_price": str(ondemand_price) if ondemand_price is not None else None,
             "price_ratio": round(ratio, 6) if ratio is not None else None,
@@ -104,96 +135,112 @@ def risk_score_compute(
     }
 
 
-def _avoid_alert_text(pool: SpotPool, result: dict) -> str:
+def _avoid_alert_text(pool_id: str, result: dict) -> str:
     m = result["metadata"]
     return (
-        f":warning: Spot pool {pool.pk} is now rated AVOID (risk {result['score']:.2f}): "
+        f":warning: Spot pool {pool_id} is now rated AVOID (risk {result['score']:.2f}): "
         f"{m['termination_notices']} termination notice(s), {m['rebalance_recommendations']} rebalance "
         f"recommendation(s) in 24 h, price volatility {result['volatility']:.3f}. Failover will skip it."
     )
 
 
+def _window_stats(*, pool_ids: list[str], since: datetime, now: datetime) -> dict[str, PriceStats]:
+    """Every pool's sums over (since, now]: one grouped statement per CHUNK pools, each seeking the
+    (pool, observed_at) index, so the cost follows the window, not the history kept."""
+    stats = {}
+    square = DecimalField(max_digits=40, decimal_places=12)
+    for part in chunks(pool_ids):
+        for row in (
+            SpotPriceSample.objects.filter(pool_id__in=part, observed_at__gt=since, observed_at__lte=now)
+            .order_by()
+            .values("pool_id")
+            .annotate(n=Count("id"), total=Sum("price"), total_sq=Sum(F("price") * F("price"), output_field=square),
+                      low=Min("price"), high=Max("price"))
+        ):
+            stats[row["pool_id"]] = PriceStats(row["n"], Decimal(row["total"]), Decimal(row["total_sq"]), row["low"],
+                                               row["high"])
+    return stats
+
+
 def pool_risk_analyze_all(*, now: datetime | None = None) -> dict:
     """Analyse every pool: one pool_risk_analysis row per pool and slot (a rerun updates it), the pool
     row's risk fields refreshed, and one alert (system event + outbox notification) per entry into avoid.
-    A fixed number of queries plus one on-demand lookup per (instance type, region)."""
+    Reads without locks (a fixed number of statements per 500 pools), then writes in one short
+    transaction, so pricing reports never wait for the computation."""
     now = now or timezone.now()
     slot = risk_slot(now)
     since = now - WINDOW
-    with transaction.atomic():
-        # Locking the pools makes an overlapping run wait, so an entry into avoid is alerted once.
-        pools = list(SpotPool.objects.select_for_update().order_by("pk"))
-        if not pools:
-            return {"analyzed": 0, "avoid": 0, "entered_avoid": []}
-        prices: dict[str, list[Decimal]] = defaultdict(list)
-        for pool_id, price in SpotPriceSample.objects.filter(observed_at__gt=since, observed_at__lte=now).values_list(
-            "pool_id", "price"
-        ):
-            prices[pool_id].append(price)
-        events: dict[tuple[str, str], int] = {
-            (r["pool_id"], r["event_type"]): r["n"]
-            for r in TerminationEvent.objects.filter(pool__isnull=False, detected_at__gt=since, detected_at__lte=now)
-            .values("pool_id", "event_type")
-            .annotate(n=Count("id"))
+    pools = list(SpotPool.objects.order_by("pk").only("id", "instance_type", "region", "latest_price"))
+    if not pools:
+        return {"analyzed": 0, "avoid": 0, "entered_avoid": []}
+    stats = _window_stats(pool_ids=[p.pk for p in pools], since=since, now=now)
+    # The shared verdict counts only signals several clients agree on; a client's own signals weigh in
+    # its own decisions at choice time (market.own_risk_buckets), so no client can move another's.
+    events = agreed_event_counts(since=since, now=now)
+    ondemand = ondemand_prices_get(keys={(p.instance_type, p.region) for p in pools})
+    computed = {}
+    for pool in pools:
+        r = risk_score_compute(
+            stats=stats.get(pool.pk, PriceStats()),
+            latest_price=pool.latest_price,
+            ondemand_price=ondemand.get((pool.instance_type, pool.region)),
+            notices=events.get((pool.pk, TerminationEventType.TERMINATION_NOTICE), 0),
+            rebalances=events.get((pool.pk, TerminationEventType.REBALANCE_RECOMMENDATION), 0),
+        )
+        values = {
+            "risk_score": Decimal(str(r["score"])).quantize(Decimal("0.0001")),
+            "volatility": Decimal(str(r["volatility"])).quantize(Decimal("0.000001")),
+            "avg_price_24h": r["avg"],
+            "min_price_24h": r["min"],
+            "max_price_24h": r["max"],
+            "interruption_frequency": Decimal(str(r["interruption_frequency"])).quantize(Decimal("0.0001")),
+            "recommendation": r["recommendation"],
+            "metadata": r["metadata"],
         }
-        ondemand = {
-            key: ondemand_price_get(instance_type=key[0], region=key[1])
-            for key in {(p.instance_type, p.region) for p in pools}
+        computed[pool.pk] = (r, values)
+
+    with transaction.atomic():
+        # Locking the pools (pool-id order, as every writer of pool rows) makes an overlapping run wait,
+        # so an entry into avoid is alerted once; the lock is held only while writing.
+        locked = {
+            pk: (score, rec)
+            for pk, score, rec in SpotPool.objects.select_for_update()
+            .filter(pk__in=list(computed))
+            .order_by("pk")
+            .values_list("pk", "risk_score", "risk_recommendation")
         }
         existing = {a.pool_id: a for a in PoolRiskAnalysis.objects.filter(analyzed_at=slot)}
         new_rows, changed_rows, changed_pools, alerts = [], [], [], []
-        for pool in pools:
-            r = risk_score_compute(
-                prices=prices.get(pool.pk, []),
-                latest_price=pool.latest_price,
-                ondemand_price=ondemand.get((pool.instance_type, pool.region)),
-                notices=events.get((pool.pk, TerminationEventType.TERMINATION_NOTICE), 0),
-                rebalances=events.get((pool.pk, TerminationEventType.REBALANCE_RECOMMENDATION), 0),
-            )
-            values = {
-                "risk_score": Decimal(str(r["score"])).quantize(Decimal("0.0001")),
-                "volatility": Decimal(str(r["volatility"])).quantize(Decimal("0.000001")),
-                "avg_price_24h": r["avg"],
-                "min_price_24h": r["min"],
-                "max_price_24h": r["max"],
-                "interruption_frequency": Decimal(str(r["interruption_frequency"])).quantize(Decimal("0.0001")),
-                "recommendation": r["recommendation"],
-                "metadata": r["metadata"],
-            }
-            row = existing.get(pool.pk)
+        avoid = 0
+        for pk, (old_score, old_rec) in locked.items():
+            r, values = computed[pk]
+            row = existing.get(pk)
             if row is None:
-                new_rows.append(PoolRiskAnalysis(pool=pool, analyzed_at=slot, **values))
+                new_rows.append(PoolRiskAnalysis(pool_id=pk, analyzed_at=slot, **values))
             elif any(getattr(row, k) != v for k, v in values.items()):
                 for k, v in values.items():
                     setattr(row, k, v)
                 changed_rows.append(row)
-            entered_avoid = (
-                r["recommendation"] == RiskRecommendation.AVOID and pool.risk_recommendation != RiskRecommendation.AVOID
-            )
-            if pool.risk_score != values["risk_score"] or pool.risk_recommendation != r["recommendation"]:
-                pool.risk_score = values["risk_score"]
-                pool.risk_recommendation = r["recommendation"]
-                changed_pools.append(pool)
-            if entered_avoid:
-                alerts.append((pool, r))
-        PoolRiskAnalysis.objects.bulk_create(new_rows)
-        PoolRiskAnalysis.objects.bulk_update(changed_rows, ANALYSIS_FIELDS)
-        SpotPool.objects.bulk_update(changed_pools, ["risk_score", "risk_recommendation"])
+            if old_score != values["risk_score"] or old_rec != r["recommendation"]:
+                changed_pools.append(SpotPool(pk=pk, risk_score=values["risk_score"], risk_recommendation=r["recommendation"]))
+            if r["recommendation"] == RiskRecommendation.AVOID:
+                avoid += 1
+                if old_rec != RiskRecommendation.AVOID:
+                    alerts.append((pk, r))
+        PoolRiskAnalysis.objects.bulk_create(new_rows, batch_size=1000)
+        PoolRiskAnalysis.objects.bulk_update(changed_rows, ANALYSIS_FIELDS, batch_size=500)
+        SpotPool.objects.bulk_update(changed_pools, ["risk_score", "risk_recommendation"], batch_size=500)
         SystemEvent.objects.bulk_create(
             [
                 SystemEvent(
                     event_type="pool_risk_avoid",
                     severity=Severity.WARNING,
-                    message=_avoid_alert_text(pool, r),
-                    metadata={"pool_id": pool.pk, "risk_score": r["score"], **r["metadata"]},
+                    message=_avoid_alert_text(pk, r),
+                    metadata={"pool_id": pk, "risk_score": r["score"], **r["metadata"]},
                 )
-                for pool, r in alerts
+                for pk, r in alerts
             ]
         )
-        for pool, r in alerts:
-            notification_enqueue(kind="pool_risk_avoid", text=_avoid_alert_text(pool, r), metadata={"pool_id": pool.pk})
-    return {
-        "analyzed": len(pools),
-        "avoid": sum(1 for p in pools if p.risk_recommendation == RiskRecommendation.AVOID),
-        "entered_avoid": [p.pk for p, _ in alerts],
-    }
+        for pk, r in alerts:
+            notification_enqueue(kind="pool_risk_avoid", text=_avoid_alert_text(pk, r), metadata={"pool_id": pk})
+    return {"analyzed": len(locked), "avoid": avoid, "entered_avoid": [pk for pk, _ in alerts]}

@@ -11,7 +11,8 @@ from agents.models import Agent, Command, CommandStatus, Instance, InstanceState
 from agents.services.events import system_event_log
 from agents.services.instances import instance_make_primary
 from agents.services.pools import pool_get_or_create, pool_id_for, pool_parse_id, region_of_az
-from agents.services.pricing import V4_FALLBACK_ONDEMAND, ondemand_price_get, pool_price_at
+from agents.services.ondemand import ondemand_price_get
+from agents.services.pricing import V4_FALLBACK_ONDEMAND, pool_price_at
 from agents.services.replicas import replica_promotion_settle
 from spotbackend.payloads import json_capped
 

@@ -319,3 +319,26 @@ def test_redis_holds_nothing_it_cannot_lose():
     assert 0 < hot_client().ttl("sb:test:ttl")
     hot_fill("sb:test:ttl2", seen=None, value="x", ttl=30)
     assert 0 < hot_client().ttl("sb:test:ttl2") <= 30
+
+
+def test_agent_owner_is_shared_through_redis(client_obj, agent):
+    """A process that never saw the agent learns its owner from Redis, without a query."""
+    from agents.cache import agent_cache_clear_local, agent_owner_get
+
+    assert agent_owner_get(agent_pk=agent.pk) == client_obj.pk  # one query, then shared
+    agent_cache_clear_local()  # another process: empty local map
+    with CaptureQueriesContext(connection) as ctx:
+        assert agent_owner_get(agent_pk=agent.pk) == client_obj.pk
+    assert len(ctx.captured_queries) == 0
+
+
+def test_a_registered_agent_costs_no_owner_query(api, client_obj):
+    from agents.cache import agent_cache_clear_local
+
+    r = api.post("/api/agents/register", payloads.register_v4(token=client_obj.token), format="json")
+    agent_id = r.json()["agent_id"]
+    agent_cache_clear_local()
+    api.get(f"/api/agents/{agent_id}/config")  # fills the config cache
+    agent_cache_clear_local()
+    count, _ = queries_of(lambda: api.get(f"/api/agents/{agent_id}/config"))
+    assert count == 0

@@ -144,7 +144,7 @@ def test_termination_path_makes_few_queries(api, agent):
     real = lambda ctx: [q["sql"] for q in ctx if "SAVEPOINT" not in q["sql"]]  # noqa: E731
     # auth, agent, lock, event, insert/update...: a fixed handful, independent of table sizes (three more
     # since issue 9: the client's dry-run flag, the termination decision and the failover pool choice).
-    assert len(real(first)) <= 17, real(first)
+    assert len(real(first)) <= 18, real(first)  # 18: the pools' signals for this client (market.py)
     assert len(real(repeat)) <= 6, real(repeat)
     # The repeat path touches only indexed keys: the agent's primary key and the event's unique key.
     assert not any("replicas" in q or "spot_pools" in q for q in real(repeat))
@@ -166,8 +166,15 @@ def test_rebalance_recommends_a_clearly_safer_pool_and_raises_risk(api, agent):
 
     from agents.services.risk import pool_risk_analyze_all
 
-    pool_risk_analyze_all(now=datetime(2026, 11, 26, 19, 30, tzinfo=dt_tz.utc))  # the run after the signal
-    assert SpotPool.objects.get(pk="t3.medium.us-east-1a").risk_recommendation == "caution"
+    from agents.services.market import pool_signals
+
+    run_at = datetime(2026, 11, 26, 19, 30, tzinfo=dt_tz.utc)  # the run after the signal
+    pool_risk_analyze_all(now=run_at)
+    # One client's signal raises the pool's risk for that client's decisions only (market.py); the
+    # shared verdict moves when MARKET_EVIDENCE_QUORUM clients agree (test_market.py).
+    assert SpotPool.objects.get(pk="t3.medium.us-east-1a").risk_recommendation == "safe"
+    assert pool_signals(client_id=agent.client_id, pool_ids=["t3.medium.us-east-1a"], now=run_at).own == {
+        "t3.medium.us-east-1a": "caution"}
     agent.refresh_from_db()
     assert agent.last_rebalance_recommendation_at is not None
     assert agent.status == AgentStatus.ONLINE  # advisory: nothing terminates

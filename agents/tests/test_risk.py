@@ -150,8 +150,14 @@ def test_one_writer_the_risk_run_keeps_what_a_rebalance_signalled(api, client_ob
     assert r.status_code == 200
     assert not [q["sql"] for q in ctx if "risk_recommendation" in q["sql"] and q["sql"].startswith("UPDATE")]
     assert SpotPool.objects.get(pk=pool.pk).risk_recommendation == "safe"
+    # A second client's recommendation in the pool: the shared analysis counts agreed signals only.
+    other = AgentFactory(current_pool=pool, az="us-east-1a")
+    assert other.client_id != client_obj.pk
+    from agents.services.interruptions import Notice, rebalance_recommendation_handle
+
+    rebalance_recommendation_handle(agent=other, notice=Notice(instance_id=other.instance_id))
     now = timezone.now()
     for run in range(3):  # three consecutive 15-minute runs
         pool_risk_analyze_all(now=now + timedelta(minutes=15 * run))
         assert SpotPool.objects.get(pk=pool.pk).risk_recommendation == "caution"
-    assert PoolRiskAnalysis.objects.filter(pool=pool).first().metadata["rebalance_recommendations"] == 1
+    assert PoolRiskAnalysis.objects.filter(pool=pool).first().metadata["rebalance_recommendations"] == 2

@@ -9,10 +9,11 @@ from django.utils import timezone
 from agents.models import Agent, Command, Instance, OnDemandPriceSample, SpotPool, SpotPriceSample, SystemEvent
 from agents.services.commands import NoSpotPool, command_issue, command_mark_executed, commands_claim_pending
 from agents.services.pools import pool_parse_id, pool_select, region_of_az
-from agents.services.pricing import PoolQuote, PricingReport, ondemand_price_get, pricing_is_fallback, pricing_report_record
+from agents.services.ondemand import ondemand_price_get
+from agents.services.pricing import PoolQuote, PricingReport, pricing_is_fallback, pricing_report_record
 from agents.services.registration import HeartbeatPayload, RegisterPayload, agent_heartbeat, agent_register
 from agents.services.switches import savings_impact
-from agents.tests.factories import AgentFactory, CommandFactory, ReplicaFactory, SpotPoolFactory
+from agents.tests.factories import AgentFactory, CommandFactory, ReplicaFactory, SpotPoolFactory, TerminationEventFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -173,7 +174,10 @@ class TestPools:
         SpotPoolFactory(az="us-east-1b", latest_price=Decimal("0.010"), risk_recommendation="safe")
         SpotPoolFactory(az="us-east-1c", latest_price=Decimal("0.001"), risk_recommendation="avoid")
         SpotPoolFactory(az="us-east-1d", latest_price=Decimal("0.002"), latest_price_at=now - timedelta(days=2))
-        SpotPoolFactory(az="us-east-1e", latest_price=Decimal("0.003"), cooldown_until=now + timedelta(minutes=5))
+        cooling = SpotPoolFactory(az="us-east-1e", latest_price=Decimal("0.003"))
+        # Cooldown comes from notices (agents/services/market.py): two clients agree on this one.
+        for _ in range(2):
+            TerminationEventFactory(pool=cooling, detected_at=now - timedelta(minutes=1))
         choice = pool_select(instance_type="t3.medium", region="us-east-1")
         assert choice.pool.pk == "t3.medium.us-east-1b" and choice.target_mode == "spot"
         choice = pool_select(instance_type="t3.medium", region="us-east-1", exclude_pool_ids=("t3.medium.us-east-1b",))

