@@ -37,6 +37,10 @@ def parse(serializer_class, request):
     """The validated body; a body that is not a JSON object, or a bad field, is a 400."""
     if not isinstance(request.data, dict):
         raise ValidationError({"detail": "The body must be a JSON object."})
+    fast = getattr(serializer_class, "fast_parse", None)
+    validated = fast(request.data) if fast else None
+    if validated is not None:
+        return validated  # the ordinary valid body, checked without building a serializer
     serializer = serializer_class(data=request.data)
     serializer.is_valid(raise_exception=True)
     return serializer.validated_data

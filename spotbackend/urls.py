@@ -11,6 +11,8 @@ PUBLIC = {"authentication_classes": [], "permission_classes": []}
 
 urlpatterns = [
     path("health", health, name="health"),
+    # The agents' routes first: they carry ~97 % of the traffic, and resolving walks the list in order.
+    path("api/", include("agents.api.urls")),
     path("admin/login/", admin_login),  # admin.site.login with failed-login throttling
     path("admin/", admin.site.urls),
     path("api/schema", SpectacularAPIView.as_view(**PUBLIC), name="schema"),
@@ -21,7 +23,6 @@ urlpatterns = [
         name="redoc",
     ),
     path("api/", include("clients.api.urls")),
-    path("api/", include("agents.api.urls")),
     path("api/", include("savings.api.urls")),
     path("api/", include("cleanup.api.urls")),
 ]
