@@ -4,7 +4,6 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
 from django.utils import timezone
-from rest_framework.exceptions import ValidationError
 
 from agents.models import (
     Agent,
@@ -24,12 +23,12 @@ from agents.models import (
     TerminationEvent,
     TerminationEventStatus,
 )
-from agents.services.interruptions import FINAL_EVENT_STATUSES, termination_event_can_change, termination_events_close
-from agents.services.replicas import replica_can_change, replica_transition
-from agents.services.settings import SETTING_FIELDS, agent_enabled_toggle, agent_settings_update
+from agents.services.termination_events import termination_events_close
+from agents.states import EVENT_FINAL as FINAL_EVENT_STATUSES, replica_can_change, replica_transition, termination_event_can_change
+from spotbackend.exceptions import ConflictError, InvalidInput
+from agents.services.agent_settings import SETTING_FIELDS, agent_enabled_toggle, agent_settings_update
 from agents.services.status import agent_effective_status
 from spotbackend.admin_views import HistoryAdmin, HistoryInline, agent_timeline_html
-from spotbackend.exceptions import Conflict
 
 
 class InstanceInline(HistoryInline):
@@ -129,8 +128,8 @@ class AgentAdmin(admin.ModelAdmin):
                 agent_settings_update(agent=obj, changes=changes)
             if "enabled" in form.changed_data:
                 agent_enabled_toggle(agent=obj)
-        except ValidationError as e:
-            self.message_user(request, f"Settings not saved: {e.detail}", messages.ERROR)
+        except InvalidInput as e:
+            self.message_user(request, f"Settings not saved: {e}", messages.ERROR)
 
 
 @admin.register(Instance)
@@ -221,7 +220,7 @@ class ReplicaAdmin(admin.ModelAdmin):
             try:
                 changed = replica_transition(replica=replica, to=ReplicaStatus.TERMINATED,
                                              reason=f"terminated by {request.user} in the admin")
-            except Conflict:
+            except ConflictError:
                 changed = False
             done, skipped = (done + 1, skipped) if changed else (done, skipped + 1)
         self.message_user(request, f"{done} replica(s) terminated, {skipped} skipped (already final).")

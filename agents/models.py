@@ -1,10 +1,16 @@
 """The fleet: agents, their instances, the spot market, commands, switches, replicas, events."""
 import uuid
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 PRICE = {"max_digits": 12, "decimal_places": 6}
+# The most replicas of one kind an agent may have: the dashboard's replica_count range and the ceiling
+# on live replicas of one type (agents/services/replicas.py).
+REPLICA_LIMIT = 5
 
 
 def _in(field: str, choices) -> Q:
@@ -23,6 +29,32 @@ class AgentStatus(models.TextChoices):
     SWITCHING = "switching", "Switching"
     TERMINATING = "terminating", "Terminating"
     OFFLINE = "offline", "Offline"
+
+
+def heartbeat_cutoff(now: datetime | None = None) -> datetime:
+    """Heartbeats older than this are too old: the agent counts as offline (AGENT_HEARTBEAT_TIMEOUT)."""
+    return (now or timezone.now()) - timedelta(seconds=settings.AGENT_HEARTBEAT_TIMEOUT)
+
+
+def agent_alive_q(*, now: datetime | None = None, prefix: str = "") -> Q:
+    """The one definition of "alive": not offline, and a heartbeat within AGENT_HEARTBEAT_TIMEOUT.
+    `prefix` ("agent__") applies it across a relation. Agent.is_alive is the same rule for one row."""
+    return ~Q(**{f"{prefix}status": AgentStatus.OFFLINE}) & Q(
+        **{f"{prefix}last_heartbeat_at__gte": heartbeat_cutoff(now)}
+    )
+
+
+class AgentQuerySet(models.QuerySet):
+    def alive(self, *, now: datetime | None = None):
+        return self.filter(agent_alive_q(now=now))
+
+    def stale(self, *, now: datetime | None = None):
+        """Not alive but not yet marked offline: what the sweep turns offline. An agent that never sent
+        a heartbeat gets the timeout from its registration."""
+        cutoff = heartbeat_cutoff(now)
+        return self.exclude(status=AgentStatus.OFFLINE).filter(
+            Q(last_heartbeat_at__lt=cutoff) | Q(last_heartbeat_at__isnull=True, registered_at__lt=cutoff)
+        )
 
 
 class Agent(models.Model):
@@ -58,6 +90,8 @@ class Agent(models.Model):
     registered_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    objects = AgentQuerySet.as_manager()
+
     class Meta:
         db_table = "agents"
         ordering = ["hostname", "id"]
@@ -65,12 +99,17 @@ class Agent(models.Model):
             models.UniqueConstraint(fields=["client", "logical_agent_id"], name="agent_unique_logical_id"),
             models.CheckConstraint(condition=_in("status", AgentStatus), name="agent_status_valid"),
             models.CheckConstraint(condition=_in("current_mode", Mode), name="agent_mode_valid"),
-            models.CheckConstraint(condition=Q(replica_count__lte=5), name="agent_replica_count_range"),
+            models.CheckConstraint(condition=Q(replica_count__lte=REPLICA_LIMIT), name="agent_replica_count_range"),
         ]
         indexes = [models.Index(fields=["status", "last_heartbeat_at"], name="agent_status_hb_idx")]
 
     def __str__(self) -> str:
         return f"{self.hostname or self.logical_agent_id} ({self.instance_id})"
+
+    def is_alive(self, *, now: datetime | None = None) -> bool:
+        """agent_alive_q for this row."""
+        hb = self.last_heartbeat_at
+        return self.status != AgentStatus.OFFLINE and hb is not None and hb >= heartbeat_cutoff(now)
 
 
 class InstanceState(models.TextChoices):
@@ -124,6 +163,12 @@ class Instance(models.Model):
         return f"{self.instance_id} ({self.state})"
 
 
+class RiskRecommendation(models.TextChoices):
+    SAFE = "safe", "Safe"
+    CAUTION = "caution", "Caution"
+    AVOID = "avoid", "Avoid"
+
+
 class SpotPool(models.Model):
     """A spot capacity pool: one instance type in one availability zone."""
 
@@ -135,7 +180,8 @@ class SpotPool(models.Model):
     latest_price = models.DecimalField(null=True, blank=True, **PRICE)
     latest_price_at = models.DateTimeField(null=True, blank=True)
     risk_score = models.DecimalField(max_digits=5, decimal_places=4, null=True, blank=True)
-    risk_recommendation = models.CharField(max_length=16, blank=True, default="")
+    # Empty until the risk analysis has rated the pool (agents/services/risk.py is its only writer).
+    risk_recommendation = models.CharField(max_length=16, blank=True, default="", choices=RiskRecommendation.choices)
     cooldown_until = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -143,6 +189,12 @@ class SpotPool(models.Model):
         db_table = "spot_pools"
         ordering = ["id"]
         indexes = [models.Index(fields=["instance_type", "region"], name="pool_type_region_idx")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(risk_recommendation="") | _in("risk_recommendation", RiskRecommendation),
+                name="pool_risk_recommendation_valid",
+            )
+        ]
 
     def __str__(self) -> str:
         return self.id
@@ -196,7 +248,14 @@ class CommandStatus(models.TextChoices):
     EXPIRED = "expired", "Expired"
 
 
-OPEN_COMMAND_STATUSES = (CommandStatus.PENDING, CommandStatus.DELIVERED)
+class CommandSource(models.TextChoices):
+    DASHBOARD = "dashboard", "Dashboard"
+    PROMOTE = "promote", "Promotion of a replica"
+    TERMINATION = "termination", "Termination notice failover"
+    REBALANCE = "rebalance", "Rebalance recommendation"
+    # Written by earlier versions (staff and automatic commands); kept so that old rows stay valid.
+    ADMIN = "admin", "Admin"
+    AUTO = "auto", "Automatic"
 
 # The agent labels a command "manual" from this priority up, "model" below.
 MANUAL_PRIORITY = 50
@@ -213,7 +272,7 @@ class Command(models.Model):
     status = models.CharField(max_length=16, choices=CommandStatus.choices, default=CommandStatus.PENDING)
     # True while pending or delivered, NULL once closed: unique (agent, is_open) = one open command.
     is_open = models.BooleanField(null=True, blank=True, default=True, editable=False)
-    source = models.CharField(max_length=32, default="dashboard")  # dashboard, rebalance, auto, admin
+    source = models.CharField(max_length=32, choices=CommandSource.choices, default=CommandSource.DASHBOARD)
     reason = models.TextField(blank=True, default="")
     delivered_at = models.DateTimeField(null=True, blank=True)
     delivered_instance_id = models.CharField(max_length=64, blank=True, default="")
@@ -228,6 +287,7 @@ class Command(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["agent", "is_open"], name="command_one_open_per_agent"),
             models.CheckConstraint(condition=_in("status", CommandStatus), name="command_status_valid"),
+            models.CheckConstraint(condition=_in("source", CommandSource), name="command_source_valid"),
             models.CheckConstraint(condition=Q(target_mode__in=["spot", "ondemand"]), name="command_mode_valid"),
             models.CheckConstraint(
                 condition=Q(is_open__isnull=True, status__in=["succeeded", "failed", "superseded", "expired"])
@@ -260,6 +320,7 @@ class Switch(models.Model):
     old_price = models.DecimalField(null=True, blank=True, **PRICE)
     new_price = models.DecimalField(null=True, blank=True, **PRICE)
     savings_impact = models.DecimalField(default=0, **PRICE)  # USD/h: old hourly price - new hourly price
+    # The agent's own label ("manual", "model", ...): an open set in the wire contract, so free text.
     trigger_type = models.CharField(max_length=32, default="manual")
     initiated_at = models.DateTimeField()
     completed_at = models.DateTimeField(null=True, blank=True)
@@ -415,12 +476,6 @@ class SystemEvent(models.Model):
 
     def __str__(self) -> str:
         return f"[{self.severity}] {self.event_type}: {self.message[:60]}"
-
-
-class RiskRecommendation(models.TextChoices):
-    SAFE = "safe", "Safe"
-    CAUTION = "caution", "Caution"
-    AVOID = "avoid", "Avoid"
 
 
 class PoolRiskAnalysis(models.Model):

@@ -3,7 +3,7 @@ Kept apart from agents/tasks.py (notifications); registered with the worker thro
 from celery import shared_task
 
 from agents.services.heartbeats import heartbeats_flush
-from agents.services.replicas import replicas_sweep
+from agents.services.replica_sweep import replicas_sweep
 from agents.services.retention import price_history_prune
 from agents.services.risk import pool_risk_analyze_all
 from agents.services.sweeps import agents_mark_stale_offline

@@ -5,6 +5,7 @@ from rest_framework.exceptions import NotFound
 
 from agents.cache import CONFIG_FIELDS, agent_config_cached, agent_config_fill, agent_owner_get
 from agents.models import Agent, Replica
+from agents.states import REPLICA_LIVE
 from agents.services.status import agent_effective_status
 # The toolkit lives in the project package; services still import these names from here.
 from spotbackend.api import agent_get_for_client, get_owned_or_404, parse_uuid  # noqa: F401
@@ -64,12 +65,11 @@ def replica_hourly_cost(replica: Replica):
 
 
 def replica_config(*, agent: Agent) -> dict:
-    """What a newer agent reads to manage its replicas (API.md §1.12): the agent and its live
+    """What a newer agent reads to manage its replicas (docs/API.md §1.12): the agent and its live
     replicas (ReplicaConfigSerializer renders it). Two queries."""
-    from agents.services.replicas import LIVE_STATUSES
 
     live = list(
-        Replica.objects.filter(agent=agent, status__in=LIVE_STATUSES).select_related("pool").order_by("-created_at")[:20]
+        Replica.objects.filter(agent=agent, status__in=REPLICA_LIVE).select_related("pool").order_by("-created_at")[:20]
     )
     return {
         "agent": agent,

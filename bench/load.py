@@ -50,7 +50,7 @@ GUNICORN_ARGS = ["--worker-class", "gthread", "--workers", "4", "--threads", "2"
 # The project's gunicorn settings (request limits, timeouts, access log) apply to both targets alike;
 # the flags above override its workers and threads.
 GUNICORN_CONF = ROOT / "gunicorn.conf.py"
-# Per agent-minute with the agent's default intervals (API.md §1): 30 s, 15 s, 60 s, 300 s.
+# Per agent-minute with the agent's default intervals (docs/API.md §1): 30 s, 15 s, 60 s, 300 s.
 MIX = (("heartbeat", 2.0), ("pending-commands", 4.0), ("config", 1.0), ("pricing-report", 0.2))
 ENDPOINTS = [name for name, _ in MIX]
 NOTICE = "termination-imminent"

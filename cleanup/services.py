@@ -1,4 +1,4 @@
-"""Cleanup reports from the agents (API.md §1.10): one cleanup_logs row per reported section."""
+"""Cleanup reports from the agents (docs/API.md §1.10): one cleanup_logs row per reported section."""
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -10,16 +10,13 @@ from agents.models import Agent
 from cleanup.models import CleanupLog, CleanupType
 from spotbackend.payloads import json_capped, text_capped
 
-# Lists of deleted resources a section may carry (snapshots: `deleted`; AMIs: the AMIs and their snapshots).
-DELETED_KEYS = ("deleted", "deleted_amis", "deleted_snapshots")
-
-
 @dataclass
 class CleanupSection:
     cleanup_type: str
     details: dict
     cutoff_date: datetime | None = None
     error: str = ""
+    # Lists of deleted resources by key (snapshots: `deleted`; AMIs: `deleted_amis`, `deleted_snapshots`).
     deleted: dict[str, list] = field(default_factory=dict)
     failed: list = field(default_factory=list)
 

@@ -1,4 +1,4 @@
-"""What the customers' dashboard reads (API.md §2). Every selector is scoped to the caller's client
+"""What the customers' dashboard reads (docs/API.md §2). Every selector is scoped to the caller's client
 and makes a fixed number of queries whatever the number of rows. They return data (model instances,
 dicts of values); clients/api/serializers.py renders it (an unknown price shows as 0.0 there)."""
 from datetime import timedelta
@@ -18,6 +18,7 @@ from agents.models import (
     ReplicaStatus,
     SpotPool,
     Switch,
+    agent_alive_q,
 )
 from agents.selectors import agent_with_status
 from agents.services.market import pools_in_cooldown
@@ -41,13 +42,11 @@ def client_get_for_caller(*, caller: Client, client_id) -> Client:
     return caller
 
 
-def _heartbeat_cutoff(now):
-    return now - timedelta(seconds=settings.AGENT_HEARTBEAT_TIMEOUT)
 
 
 def _alive_q(now, prefix: str = "") -> Q:
     """Agents whose effective status is not offline (agent_effective_status, as a query)."""
-    return ~Q(**{f"{prefix}status": AgentStatus.OFFLINE}) & Q(**{f"{prefix}last_heartbeat_at__gte": _heartbeat_cutoff(now)})
+    return agent_alive_q(now=now, prefix=prefix)
 
 
 def client_stats(*, client: Client, now=None) -> dict:

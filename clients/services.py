@@ -56,6 +56,7 @@ def client_dry_run_set(*, client: Client, dry_run: bool) -> Client:
     commands still pending, so that from now on no automatic decision reaches an agent."""
     from agents.models import MANUAL_PRIORITY, Command, CommandStatus
     from agents.services.events import system_event_log
+    from agents.states import commands_move
 
     client = Client.objects.select_for_update().get(pk=client.pk)
     if client.dry_run == dry_run:
@@ -70,8 +71,8 @@ def client_dry_run_set(*, client: Client, dry_run: bool) -> Client:
             agent__client=client, status=CommandStatus.PENDING, priority__lt=MANUAL_PRIORITY
         )
         agent_pks = set(pending.values_list("agent_id", flat=True))
-        withdrawn = pending.update(status=CommandStatus.SUPERSEDED, is_open=None,
-                                   message="withdrawn: the client turned dry-run on")
+        withdrawn = commands_move(queryset=pending, to=CommandStatus.SUPERSEDED,
+                                  message="withdrawn: the client turned dry-run on")
         for agent_pk in agent_pks:  # the hot path's "has an open command?" flag (agents/cache.py)
             agent_commands_changed(agent_pk=agent_pk)
     system_event_log(client=client, event_type="client_dry_run_changed",

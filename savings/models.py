@@ -5,7 +5,7 @@ HOURS = {"max_digits": 10, "decimal_places": 2}
 
 
 class SavingsSnapshot(models.Model):
-    """One client's savings for one UTC day (ARCHITECTURE.md §5); recomputing a day upserts it."""
+    """One client's savings for one UTC day (docs/ARCHITECTURE.md §5); recomputing a day upserts it."""
 
     id = models.AutoField(primary_key=True)
     client = models.ForeignKey("clients.Client", on_delete=models.CASCADE, related_name="savings_snapshots")

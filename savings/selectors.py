@@ -46,7 +46,7 @@ def client_savings_totals(*, client, today: date | None = None, now: datetime | 
 
 
 def client_savings(*, client, now: datetime | None = None) -> dict:
-    """GET /api/client/{id}/savings (API.md §2): totals, savings per month (newest first) and the
+    """GET /api/client/{id}/savings (docs/API.md §2): totals, savings per month (newest first) and the
     cost-weighted average savings percent over all days."""
     now = now or timezone.now()
     today = now.astimezone(dt_tz.utc).date()

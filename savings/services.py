@@ -1,4 +1,4 @@
-"""Daily savings (ARCHITECTURE.md §5): one definition, used by the daily job, the command and the dashboard.
+"""Daily savings (docs/ARCHITECTURE.md §5): one definition, used by the daily job, the command and the dashboard.
 
 Savings of a client on a UTC day = Σ over every instance-interval overlapping that day of
 (on-demand hourly price − hourly price actually paid) × hours. A spot instance pays the latest spot

@@ -76,7 +76,7 @@ def _changelist(model_label: str, **params) -> str:
 
 def fleet_at_a_glance(*, now=None) -> dict:
     from agents.models import Agent, AgentStatus, RiskRecommendation, SpotPool, TerminationEvent, TerminationEventStatus
-    from agents.services.interruptions import FINAL_EVENT_STATUSES
+    from agents.states import EVENT_FINAL as FINAL_EVENT_STATUSES
     from agents.services.status import agent_effective_status
     from notifications.models import Notification, NotificationStatus
 

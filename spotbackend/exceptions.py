@@ -18,6 +18,45 @@ class Conflict(exceptions.APIException):
     default_code = "conflict"
 
 
+class ApplicationError(Exception):
+    """A domain error a service raises: it knows nothing of HTTP. The one handler below maps each
+    kind to a status code; the admin and tasks catch these, never HTTP types."""
+
+    default_message = "The request cannot be carried out."
+
+    def __init__(self, message: str = "", *, fields: dict | None = None):
+        self.message = message or self.default_message
+        self.fields = fields  # {field: message} when the error names input fields
+        super().__init__(self.message)
+
+
+class InvalidInput(ApplicationError):
+    """The input is well-formed but not acceptable (400)."""
+
+    default_message = "Invalid input."
+
+
+class NotFoundError(ApplicationError):
+    """The thing named does not exist, or is not the caller's (404)."""
+
+    default_message = "Not found."
+
+
+class ConflictError(ApplicationError):
+    """The request conflicts with the current state, e.g. an illegal state move (409)."""
+
+    default_message = "Conflict with the current state."
+
+
+def _as_http(exc: ApplicationError) -> exceptions.APIException:
+    """The DRF exception that renders a domain error, so that the body keeps one shape."""
+    if isinstance(exc, NotFoundError):
+        return exceptions.NotFound(exc.message)
+    if isinstance(exc, ConflictError):
+        return Conflict(exc.message)
+    return exceptions.ValidationError(exc.fields if exc.fields else {"detail": exc.message})
+
+
 def _message(detail) -> str:
     if isinstance(detail, dict):
         parts = []
@@ -47,6 +86,8 @@ def json_exception_handler(exc, context):
     if isinstance(exc, DATABASE_ERRORS):
         logger.warning("Database unavailable in %s: %s", context.get("view"), exc)
         return database_unavailable_response()
+    if isinstance(exc, ApplicationError):
+        exc = _as_http(exc)
     if isinstance(exc, RequestDataTooBig):
         from spotbackend.parsers import PayloadTooLarge
 

@@ -1,4 +1,4 @@
-"""Input fields that refuse the wrong JSON type instead of coercing it (API.md §0: name the field)."""
+"""Input fields that refuse the wrong JSON type instead of coercing it (docs/API.md §0: name the field)."""
 import copy
 import decimal
 

@@ -1,4 +1,4 @@
-"""The scheduled jobs (ARCHITECTURE.md §6), defined in code and synced into django-celery-beat's
+"""The scheduled jobs (docs/ARCHITECTURE.md §6), defined in code and synced into django-celery-beat's
 tables after every `migrate`. A changed setting takes effect on the next deploy; a job a staff member
 paused in the admin (enabled=False) stays paused."""
 from dataclasses import dataclass

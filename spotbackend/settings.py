@@ -308,7 +308,7 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
 }
 
-# --- Product settings (ARCHITECTURE.md §7) ----------------------------------------------------
+# --- Product settings (docs/ARCHITECTURE.md §7) ----------------------------------------------------
 TERMINATION_REPLICA_AUTO_CREATE = env("TERMINATION_REPLICA_AUTO_CREATE")
 TERMINATION_NOTIFICATION_WEBHOOK = env("TERMINATION_NOTIFICATION_WEBHOOK")
 # A notification is retried with backoff (5 s doubling, at most 1 h apart) for this long, then failed.

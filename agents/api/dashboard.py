@@ -1,4 +1,4 @@
-"""Agent actions the customers' dashboard calls under /api/agents/ (API.md §2)."""
+"""Agent actions the customers' dashboard calls under /api/agents/ (docs/API.md §2)."""
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response

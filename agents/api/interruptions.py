@@ -1,10 +1,11 @@
-"""Termination notices and rebalance recommendations (API.md §1.8, §1.9). Views only translate."""
+"""Termination notices and rebalance recommendations (docs/API.md §1.8, §1.9). Views only translate."""
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
 from agents.api.serializers import RebalanceDecisionOutput, TerminationDecisionOutput, _opt_id
-from agents.services.interruptions import Notice, rebalance_recommendation_handle, termination_notice_handle
+from agents.services.rebalance import rebalance_recommendation_handle
+from agents.services.termination import Notice, termination_notice_handle
 from spotbackend.api import BODY_ERRORS, AgentApi, answers, parse, render
 from spotbackend.fields import StrictCharField
 

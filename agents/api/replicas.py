@@ -1,4 +1,4 @@
-"""Replica endpoints (API.md §1.11, §1.12, §2). Dashboard-called ones answer 200, never 201/204."""
+"""Replica endpoints (docs/API.md §1.11, §1.12, §2). Dashboard-called ones answer 200, never 201/204."""
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response

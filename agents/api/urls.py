@@ -2,7 +2,7 @@ from django.urls import path
 
 from agents.api import dashboard, interruptions, replicas, views
 
-# Literal routes before <agent_id> routes; no trailing slashes (API.md §0).
+# Literal routes before <agent_id> routes; no trailing slashes (docs/API.md §0).
 urlpatterns = [
     path("agents/register", views.RegisterApi.as_view(), name="agent-register"),
     path("agents/<str:agent_id>/heartbeat", views.HeartbeatApi.as_view(), name="agent-heartbeat"),

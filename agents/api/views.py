@@ -1,4 +1,4 @@
-"""The agent's normal life (API.md §1.1-1.7). Views only translate: parse, call a service, render."""
+"""The agent's normal life (docs/API.md §1.1-1.7). Views only translate: parse, call a service, render."""
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
@@ -9,13 +9,8 @@ from agents.models import Command
 from agents.selectors import agent_config, agent_config_for_client, agent_owned_pk, agent_with_status
 from agents.services.commands import command_mark_executed, commands_poll
 from agents.services.pricing import PoolQuote, PricingReport, pricing_is_fallback, pricing_report_record
-from agents.services.registration import (
-    HeartbeatPayload,
-    RegisterPayload,
-    agent_heartbeat,
-    agent_heartbeat_fast,
-    agent_register,
-)
+from agents.services.heartbeats import HeartbeatPayload, agent_heartbeat, agent_heartbeat_fast
+from agents.services.registration import RegisterPayload, agent_register
 from agents.services.switches import SwitchReport, SwitchSide, switch_report_record
 from spotbackend.api import BODY_ERRORS, AgentApi, answers, clean, parse, parse_uuid, render
 

@@ -1,5 +1,6 @@
-"""Switch commands (ARCHITECTURE.md §3): pending -> delivered -> succeeded/failed; superseded; expired."""
-from datetime import timedelta
+"""Switch commands (docs/ARCHITECTURE.md §3): pending -> delivered -> succeeded/failed; superseded; expired.
+Every status change goes through `command_transition` (agents/states.py)."""
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -7,16 +8,21 @@ from django.utils import timezone
 
 from agents.cache import agent_has_no_command_cached, agent_no_command_fill
 from agents.locks import agent_lock
-from agents.models import MANUAL_PRIORITY, Agent, AgentStatus, Command, CommandStatus, Mode, SpotPool
+from agents.models import MANUAL_PRIORITY, Agent, AgentStatus, Command, CommandStatus, CommandSource, DecisionKind, Mode, SpotPool
 from agents.selectors import agent_get_for_client, agent_owned_pk
 from agents.services.events import system_event_log
-from agents.services.pools import pool_select
-from agents.services.status import agent_status_transition
-from spotbackend.exceptions import Conflict
+from agents.services.decisions import decision_record
+from agents.services.pool_policy import PoolChoice, pool_for_command
+from agents.states import agent_status_can_change, agent_status_release, agent_status_transition, command_transition
+from spotbackend.exceptions import ConflictError
 
 
-class NoSpotPool(Conflict):
-    default_detail = "No spot pool with a recent price is known for this agent yet."
+# Automatic commands rank below the dashboard's (the agent labels >= 50 "manual").
+AUTO_PRIORITY = 30
+
+
+class NoSpotPool(ConflictError):
+    default_message = "No spot pool with a recent price is known for this agent yet."
 
 
 def command_resolve_pool(*, agent: Agent, target_mode: str, target_pool_id: str) -> SpotPool | None:
@@ -29,9 +35,7 @@ def command_resolve_pool(*, agent: Agent, target_mode: str, target_pool_id: str)
         if pool is None:
             raise NoSpotPool(f"Unknown spot pool '{target_pool_id}'.")
         return pool
-    exclude = (agent.current_pool_id,) if agent.current_mode == Mode.SPOT and agent.current_pool_id else ()
-    choice = pool_select(instance_type=agent.instance_type, region=agent.region, exclude_pool_ids=exclude,
-                         client_id=agent.client_id)
+    choice = pool_for_command(agent=agent)
     if choice.pool is None:
         raise NoSpotPool(f"No spot pool to switch to: {choice.reason}.")
     return choice.pool
@@ -42,12 +46,9 @@ def command_close(
 ) -> None:
     """Close an open command (succeeded, failed or expired). With `release_agent`, an agent still
     `switching` goes back to online (or disabled). The caller holds the agent row lock."""
-    command.status, command.is_open, command.success = status, None, success
-    command.completed_at = now or timezone.now()
-    command.message = message[:2000]
-    command.save(update_fields=["status", "is_open", "success", "completed_at", "message"])
+    command_transition(command=command, to=status, success=success, message=message, now=now)
     if release_agent and agent.status == AgentStatus.SWITCHING:
-        agent_status_transition(agent=agent, to=AgentStatus.ONLINE if agent.enabled else AgentStatus.DISABLED)
+        agent_status_release(agent=agent)
 
 
 def _appended(old: str, note: str) -> str:
@@ -67,9 +68,6 @@ def command_expire_stale(*, agent: Agent, now=None) -> Command | None:
         return None
     command_close(agent=agent, command=command, status=CommandStatus.EXPIRED, success=False, now=now,
                   message=_appended(command.message, "no answer from the agent in time"))
-    from agents.models import DecisionKind
-    from agents.services.decisions import decision_record
-
     decision_record(agent=agent, kind=DecisionKind.EXPIRY, action="expire_command",
                     reason=f"delivered at {command.delivered_at:%Y-%m-%d %H:%M:%S}Z, no answer within "
                     f"COMMAND_DELIVERY_TIMEOUT ({settings.COMMAND_DELIVERY_TIMEOUT} s)",
@@ -92,7 +90,7 @@ def command_issue(
     target_mode: str,
     target_pool_id: str = "",
     priority: int = MANUAL_PRIORITY,
-    source: str = "dashboard",
+    source: str = CommandSource.DASHBOARD,
     reason: str = "",
 ) -> Command:
     """Queue a switch. A newer command supersedes a pending one; a delivered one is in flight and
@@ -103,11 +101,8 @@ def command_issue(
     open_command = Command.objects.filter(agent=agent, is_open=True).first()
     if open_command is not None:
         if open_command.status == CommandStatus.DELIVERED:
-            raise Conflict("A switch is in progress for this agent; wait until it completes.")
-        open_command.status = CommandStatus.SUPERSEDED
-        open_command.is_open = None
-        open_command.completed_at = timezone.now()
-        open_command.save(update_fields=["status", "is_open", "completed_at"])
+            raise ConflictError("A switch is in progress for this agent; wait until it completes.")
+        command_transition(command=open_command, to=CommandStatus.SUPERSEDED)
     command = Command.objects.create(
         agent=agent, target_mode=target_mode, target_pool=pool, priority=priority, source=source, reason=reason
     )
@@ -121,7 +116,7 @@ def command_issue(
 
 
 def commands_poll(*, client, agent_id, instance_id: str = "") -> list[Command]:
-    """The agent's poll (API.md §1.4): no query while Redis knows the agent has no pending command;
+    """The agent's poll (docs/API.md §1.4): no query while Redis knows the agent has no pending command;
     otherwise read, claim, and remember "none" for the next polls (agents/cache.py)."""
     agent_pk = agent_owned_pk(client=client, agent_id=agent_id)
     none_known, seen = agent_has_no_command_cached(agent_pk=agent_pk)
@@ -142,13 +137,12 @@ def commands_claim_pending(*, agent: Agent, instance_id: str = "") -> list[Comma
         return []
     now = timezone.now()
     bound_to = instance_id or agent.instance_id
-    claimed = Command.objects.filter(pk=command.pk, status=CommandStatus.PENDING).update(
-        status=CommandStatus.DELIVERED, delivered_at=now, delivered_instance_id=bound_to
-    )
+    claimed = command_transition(command=command, to=CommandStatus.DELIVERED, now=now,
+                                 extra={"delivered_at": now, "delivered_instance_id": bound_to})
     if not claimed:
         return []  # another poll took it a moment ago
-    command.status, command.delivered_at, command.delivered_instance_id = CommandStatus.DELIVERED, now, bound_to
-    if agent.status in (AgentStatus.ONLINE, AgentStatus.DISABLED, AgentStatus.OFFLINE):
+    # A terminating agent stays terminating: its notice's handling wins over the switch.
+    if agent_status_can_change(current=agent.status, to=AgentStatus.SWITCHING):
         agent_status_transition(agent=agent, to=AgentStatus.SWITCHING)
     return [command]
 
@@ -171,4 +165,37 @@ def command_mark_executed(*, agent: Agent, command_id, success: bool = True, mes
         )
     elif message and not command.message:
         Command.objects.filter(pk=command.pk).update(message=message[:2000])
+    return command
+
+
+class WouldQueue:
+    """Dry run: the automatic command the server would have queued (nothing is issued)."""
+
+    pk = ""
+
+
+def command_queue_automatic(*, agent: Agent, choice: PoolChoice, source: str, reason: str, now: datetime,
+                            dry_run: bool = False, termination_event=None):
+    """Queue an automatic switch (a failover or rebalance) when no command is open and the agent's
+    automatic-command cooldown allows; else None. In dry run nothing is issued: a WouldQueue stands for
+    the command. Either way the automatic switch is recorded as a decision. The caller holds the lock."""
+    command_expire_stale(agent=agent, now=now)
+    if Command.objects.filter(agent=agent, is_open=True).exists():
+        return None
+    recent = now - timedelta(seconds=settings.POOL_COOLDOWN_SECONDS)
+    automatic = (CommandSource.REBALANCE, CommandSource.TERMINATION)
+    if Command.objects.filter(agent=agent, source__in=automatic, created_at__gte=recent).exists():
+        return None
+    command = WouldQueue() if dry_run else command_issue(
+        agent=agent,
+        target_mode=choice.target_mode,
+        target_pool_id=choice.pool.pk if choice.pool is not None else "",
+        priority=AUTO_PRIORITY,
+        source=source,
+        reason=reason[:2000],
+    )
+    decision_record(agent=agent, kind=DecisionKind.AUTO_SWITCH, action=f"queue_{source}_switch", dry_run=dry_run,
+                    reason=reason, instance_id=agent.instance_id, from_pool_id=agent.current_pool_id,
+                    target_mode=choice.target_mode, target_pool=choice.pool, termination_event=termination_event,
+                    command_id=command.pk or None)
     return command

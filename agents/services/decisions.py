@@ -56,7 +56,7 @@ def decision_record(
 
 
 def decision_item(decision: Decision) -> dict:
-    """One decision as the dashboard lists it: ids as strings, price as a number (API.md §0)."""
+    """One decision as the dashboard lists it: ids as strings, price as a number (docs/API.md §0)."""
     return {
         "id": str(decision.pk),
         "agent_id": str(decision.agent_id),

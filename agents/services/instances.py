@@ -1,4 +1,4 @@
-"""The agent's primary instance (ARCHITECTURE.md §3): exactly one per agent, moved only here."""
+"""The agent's primary instance (docs/ARCHITECTURE.md §3): exactly one per agent, moved only here."""
 from datetime import datetime
 
 from django.db.models import F

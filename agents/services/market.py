@@ -140,7 +140,7 @@ def agreed_event_counts(*, since: datetime, now: datetime) -> dict[tuple[str, st
 
 
 def worse_recommendation(a: str, b: str) -> str:
-    from agents.services.pools import RISK_BUCKET
+    from agents.services.pool_policy import RISK_BUCKET
 
     return a if RISK_BUCKET.get(a, 1) >= RISK_BUCKET.get(b, 1) else b
 

@@ -1,4 +1,4 @@
-"""Market prices: the agents' pricing reports are the server's only source (API.md §1.7)."""
+"""Market prices: the agents' pricing reports are the server's only source (docs/API.md §1.7)."""
 import time
 from dataclasses import dataclass, field
 from datetime import datetime

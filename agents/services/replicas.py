@@ -1,100 +1,55 @@
-"""Replicas (ARCHITECTURE.md §3): launching -> syncing -> ready -> promoting -> promoted | terminated.
+"""Replicas (docs/ARCHITECTURE.md §3): launching -> syncing -> ready -> promoting -> promoted | terminated.
 
-Every status change goes through `replica_transition`; promotion moves the agent's primary instance
+Every status change goes through `replica_transition` (agents/states.py); promotion moves the agent's primary instance
 through `instance_make_primary`, so an agent always has exactly one primary."""
+import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from agents.locks import agent_lock
 from agents.models import (
+    REPLICA_LIMIT,
     Agent,
     AgentStatus,
+    CommandSource,
     DecisionKind,
     InstanceState,
     Mode,
     Replica,
     ReplicaStatus,
     ReplicaType,
-    TerminationEvent,
-    TerminationEventStatus,
-    TerminationEventType,
 )
 from agents.services.decisions import decision_record
 from agents.services.events import system_event_log
 from agents.services.instances import instance_make_primary
-from agents.services.pools import pool_get_or_create, pool_select
-from agents.services.status import agent_status_transition
-from spotbackend.exceptions import Conflict
+from agents.services.pool_policy import pool_for_manual_replica
+from agents.services.pools import pool_get_or_create
+from agents.services.termination_events import termination_notice_link_replica, termination_notices_resolve_by_promotion
+from agents.states import REPLICA_LIVE, agent_status_release, replica_can_change, replica_transition
+from spotbackend.exceptions import ConflictError, NotFoundError
 
 R = ReplicaStatus
-# Forward moves may skip a step (the agent registers its emergency replica directly as `ready`; a
-# replica the agent never launches is promoted through a switch, from launching or syncing);
-# any live replica may be terminated; `promoted` and `terminated` are final.
-ALLOWED: dict[str, set[str]] = {
-    R.LAUNCHING: {R.SYNCING, R.READY, R.PROMOTING, R.TERMINATED},
-    R.SYNCING: {R.READY, R.PROMOTING, R.TERMINATED},
-    R.READY: {R.PROMOTING, R.TERMINATED},
-    R.PROMOTING: {R.PROMOTED, R.TERMINATED},
-    R.PROMOTED: set(),
-    R.TERMINATED: set(),
-}
-LIVE_STATUSES = (R.LAUNCHING, R.SYNCING, R.READY, R.PROMOTING)
-# A hard ceiling on live replicas of one type per agent (the dashboard's replica_count range).
-MAX_LIVE_REPLICAS = 5
 
 
-class ReplicaConflict(Conflict):
-    default_detail = "This replica cannot make that change in its current state."
-
-
-def replica_can_change(*, current: str, to: str) -> bool:
-    return current == to or to in ALLOWED.get(current, set())
-
-
-def replica_transition(*, replica: Replica, to: str, reason: str = "", now: datetime | None = None) -> bool:
-    """Move the replica to `to` (saving it); False when it already is there. Illegal moves: 409."""
-    if to not in R.values:
-        raise ReplicaConflict(f"Unknown replica status '{to}'.")
-    if replica.status == to:
-        return False
-    if not replica_can_change(current=replica.status, to=to):
-        raise ReplicaConflict(f"Replica {replica.pk} is {replica.status}; it cannot become {to}.")
-    now = now or timezone.now()
-    replica.status = to
-    fields = ["status", "updated_at"]
-    stamp = {R.READY: "ready_at", R.PROMOTED: "promoted_at", R.TERMINATED: "terminated_at"}.get(to)
-    if stamp:
-        setattr(replica, stamp, now)
-        fields.append(stamp)
-    if reason:
-        replica.status_reason = reason[:2000]
-        fields.append("status_reason")
-    replica.save(update_fields=fields)
-    return True
+class ReplicaConflict(ConflictError):
+    default_message = "This replica cannot make that change in its current state."
 
 
 def replica_get_for_agent(*, agent: Agent, replica_id, for_update: bool = False) -> Replica:
-    """The agent's own replica or a 404 (another agent's or client's replica is never revealed)."""
-    from agents.selectors import get_owned_or_404
-
-    return get_owned_or_404(Replica.objects.filter(agent=agent), replica_id, label="Replica", for_update=for_update)
-
-
-def _open_notice_for(*, agent: Agent, instance_id: str) -> TerminationEvent | None:
-    qs = TerminationEvent.objects.filter(
-        agent=agent,
-        event_type=TerminationEventType.TERMINATION_NOTICE,
-        status__in=(TerminationEventStatus.DETECTED, TerminationEventStatus.HANDLING),
-        emergency_replica__isnull=True,
-    )
-    if instance_id:
-        qs = qs.filter(instance_id=instance_id)
-    return qs.order_by("-detected_at").first()
+    """The agent's own replica, else NotFoundError (404) for another agent's or client's replica, a
+    malformed id or none alike: never reveal that something exists."""
+    try:
+        pk = uuid.UUID(str(replica_id))
+    except (TypeError, ValueError, AttributeError):
+        raise NotFoundError("Replica not found.") from None
+    qs = Replica.objects.filter(agent=agent, pk=pk)
+    replica = (qs.select_for_update() if for_update else qs).first()
+    if replica is None:
+        raise NotFoundError("Replica not found.")
+    return replica
 
 
 @transaction.atomic
@@ -110,10 +65,10 @@ def replica_create(
 ) -> tuple[Replica, bool]:
     """Record a replica; returns (replica, created).
 
-    Emergency replicas are registered by the agent once the instance runs (API.md §5): a resend for
+    Emergency replicas are registered by the agent once the instance runs (docs/API.md §5): a resend for
     the same instance updates the same row. An emergency replica is linked to the open termination
     notice of its parent instance and counted on the agent. A manual replica with no pool gets the
-    best pool for the agent (ARCHITECTURE.md §4)."""
+    best pool for the agent (docs/ARCHITECTURE.md §4)."""
     agent = agent_lock(agent_id=agent.pk)
     if replica_type not in ReplicaType.values:
         raise ReplicaConflict(f"Unknown replica type '{replica_type}'.")
@@ -123,7 +78,7 @@ def replica_create(
     if instance_id:
         existing = (
             Replica.objects.select_for_update()
-            .filter(agent=agent, instance_id=instance_id, status__in=LIVE_STATUSES)
+            .filter(agent=agent, instance_id=instance_id, status__in=REPLICA_LIVE)
             .first()
         )
         if existing is not None:
@@ -133,16 +88,14 @@ def replica_create(
 
     if replica_type == ReplicaType.MANUAL and agent.auto_switch_enabled:
         raise ReplicaConflict("Manual replicas and automatic switching are exclusive: turn auto switch off first.")
-    live = Replica.objects.filter(agent=agent, replica_type=replica_type, status__in=LIVE_STATUSES).count()
-    if live >= MAX_LIVE_REPLICAS:
+    live = Replica.objects.filter(agent=agent, replica_type=replica_type, status__in=REPLICA_LIVE).count()
+    if live >= REPLICA_LIMIT:
         raise ReplicaConflict(f"This agent already has {live} live {replica_type} replicas.")
 
     pool = pool_get_or_create(pool_id=pool_id) if pool_id else None
     reason = ""
     if pool is None and replica_type == ReplicaType.MANUAL:
-        exclude = (agent.current_pool_id,) if agent.current_pool_id else ()
-        choice = pool_select(instance_type=agent.instance_type, region=agent.region, exclude_pool_ids=exclude,
-                         client_id=agent.client_id)
+        choice = pool_for_manual_replica(agent=agent)
         pool, reason = choice.pool, choice.reason
     if hourly_cost is None and pool is not None:
         hourly_cost = pool.latest_price
@@ -161,13 +114,7 @@ def replica_create(
         ready_at=now if status == R.READY else None,
     )
     if replica_type == ReplicaType.EMERGENCY:
-        event = _open_notice_for(agent=agent, instance_id=replica.parent_instance_id)
-        if event is not None:
-            replica.termination_event = event
-            replica.save(update_fields=["termination_event"])
-            event.emergency_replica = replica
-            event.status = TerminationEventStatus.HANDLING
-            event.save(update_fields=["emergency_replica", "status"])
+        termination_notice_link_replica(agent=agent, replica=replica)
         agent.emergency_replica_count += 1
         agent.save(update_fields=["emergency_replica_count", "updated_at"])
     system_event_log(
@@ -216,7 +163,7 @@ def replicas_terminate(*, agent: Agent, replica_type: str, reason: str = "") -> 
     reason = reason or f"{replica_type} replicas turned off"
     ended = []
     for replica in Replica.objects.select_for_update().filter(
-        agent=agent, replica_type=replica_type, status__in=LIVE_STATUSES
+        agent=agent, replica_type=replica_type, status__in=REPLICA_LIVE
     ):
         replica_transition(replica=replica, to=R.TERMINATED, reason=reason)
         ended.append(str(replica.pk))
@@ -254,16 +201,9 @@ def replica_promote(*, agent: Agent, replica_id, now: datetime | None = None) ->
     replica_transition(replica=replica, to=R.PROMOTED, now=now, reason=f"promoted over {old_instance_id}")
     if agent.status in (AgentStatus.TERMINATING, AgentStatus.SWITCHING):
         # The agent now runs on a healthy instance.
-        agent_status_transition(agent=agent, to=AgentStatus.ONLINE if agent.enabled else AgentStatus.DISABLED,
-                                save=False)
+        agent_status_release(agent=agent, save=False)
     agent.save()
-    TerminationEvent.objects.filter(
-        agent=agent,
-        instance_id=old_instance_id,
-        event_type=TerminationEventType.TERMINATION_NOTICE,
-        status__in=(TerminationEventStatus.DETECTED, TerminationEventStatus.HANDLING),
-    ).update(status=TerminationEventStatus.RESOLVED, resolved_at=now, action_taken="replica_promoted",
-             emergency_replica=replica)
+    termination_notices_resolve_by_promotion(agent=agent, old_instance_id=old_instance_id, replica=replica, now=now)
     system_event_log(
         agent=agent,
         event_type="replica_promoted",
@@ -312,7 +252,7 @@ def replica_promote_request(*, agent: Agent, replica_id, now: datetime | None = 
         raise ReplicaConflict(f"Replica {replica.pk} is {replica.status}; it cannot be promoted.")
     target_mode = Mode.SPOT if replica.pool_id else Mode.ONDEMAND
     command = command_issue(agent=agent, target_mode=target_mode, target_pool_id=replica.pool_id or "",
-                            priority=MANUAL_PRIORITY, source="promote",
+                            priority=MANUAL_PRIORITY, source=CommandSource.PROMOTE,
                             reason=f"promote {replica.replica_type} replica {replica.pk}")
     replica_transition(replica=replica, to=R.PROMOTING, now=now,
                        reason=f"promotion requested: switch {command.pk} into {replica.pool_id or 'on-demand'}")
@@ -368,79 +308,3 @@ def replica_promotion_settle(*, agent: Agent, instance_id: str, mode: str, pool_
                          metadata={"replica_id": str(replica.pk), "instance_id": instance_id})
         settled.append(replica)
     return settled
-
-
-def _sweep_one(*, agent_id, replica_id, now: datetime) -> str:
-    """Settle one replica under its agent's lock; return what was done ('' when nothing was due any more)."""
-    with transaction.atomic():
-        agent = agent_lock(agent_id=agent_id)
-        replica = Replica.objects.select_for_update().filter(pk=replica_id, agent=agent).first()
-        if replica is None:
-            return ""
-        stuck_for = timedelta(minutes=settings.REPLICA_STUCK_MINUTES)
-        minutes = settings.REPLICA_STUCK_MINUTES
-        if replica.status in (R.LAUNCHING, R.SYNCING) and replica.updated_at <= now - stuck_for:
-            reason = f"stuck in {replica.status} for more than {minutes} min (the agent never reported it ready)"
-        elif replica.status == R.PROMOTING:
-            command = replica.promote_command
-            if command is not None and command.is_open:
-                return ""  # the switch is on its way (an unanswered one expires after COMMAND_DELIVERY_TIMEOUT)
-            failed = command is None or command.success is False
-            if not failed and replica.updated_at > now - stuck_for:
-                return ""  # the switch succeeded a moment ago: give the new instance time to register
-            reason = ("its promotion switch " + (f"ended {command.status}" if command else "is gone")
-                      + "; no new instance registered in its pool")
-        elif (replica.status == R.READY and replica.replica_type == ReplicaType.EMERGENCY and replica.instance_id
-              and replica.termination_event is not None and replica.termination_event.termination_time is not None
-              and replica.termination_event.termination_time <= now
-              and replica.termination_event.instance_id == agent.instance_id):
-            deadline = replica.termination_event.termination_time
-            old_instance_id = agent.instance_id
-            replica_promote(agent=agent, replica_id=replica.pk, now=now)
-            decision_record(agent=agent, kind=DecisionKind.PROMOTION, action="promote_overdue_replica",
-                            reason=f"the notice's deadline {deadline:%Y-%m-%d %H:%M:%S}Z passed and the agent did "
-                            f"not register its ready emergency replica", instance_id=old_instance_id,
-                            target_pool_id=replica.pool_id or "", target_mode=Mode.SPOT if replica.pool_id else
-                            Mode.ONDEMAND, deadline=deadline, termination_event=replica.termination_event,
-                            replica_id=replica.pk)
-            system_event_log(
-                agent=agent, event_type="replica_promoted_overdue", severity="warning",
-                message=f"Emergency replica {replica.instance_id} promoted by the server: the notice's deadline "
-                f"{deadline:%Y-%m-%d %H:%M:%S}Z passed and its agent did not register it",
-                metadata={"replica_id": str(replica.pk), "termination_event_id": replica.termination_event_id},
-            )
-            return "promoted"
-        else:
-            return ""
-        previous = replica.status
-        replica_transition(replica=replica, to=R.TERMINATED, now=now, reason=reason)
-        decision_record(agent=agent, kind=DecisionKind.EXPIRY, action=f"end_{previous}_replica", reason=reason,
-                        instance_id=replica.instance_id, target_pool_id=replica.pool_id or "", replica_id=replica.pk,
-                        command_id=replica.promote_command_id)
-        system_event_log(
-            agent=agent, event_type="replica_expired", severity="warning",
-            message=f"Replica {replica.instance_id or replica.pk} ended: {reason}",
-            metadata={"replica_id": str(replica.pk), "previous_status": previous, "reason": reason},
-        )
-        return "expired"
-
-
-def replicas_sweep(*, now: datetime | None = None) -> dict:
-    """The replica lifecycle job (issue 9, item 5): no replica waits for ever. A replica in launching or
-    syncing longer than REPLICA_STUCK_MINUTES is ended with the reason; a promoting one whose switch
-    closed without landing is ended; a ready emergency replica whose notice's deadline passed while
-    the dying instance is still the primary is promoted. One transaction per replica, agent row first;
-    running it again finds nothing to do."""
-    now = now or timezone.now()
-    stuck_before = now - timedelta(minutes=settings.REPLICA_STUCK_MINUTES)
-    candidates = Replica.objects.filter(
-        Q(status__in=(R.LAUNCHING, R.SYNCING), updated_at__lte=stuck_before)
-        | Q(status=R.PROMOTING)
-        | Q(status=R.READY, replica_type=ReplicaType.EMERGENCY, termination_event__termination_time__lte=now)
-    ).values_list("agent_id", "pk")
-    done = {"expired": 0, "promoted": 0}
-    for agent_id, replica_id in list(candidates[:1000]):
-        outcome = _sweep_one(agent_id=agent_id, replica_id=replica_id, now=now)
-        if outcome:
-            done[outcome] += 1
-    return done

@@ -1,4 +1,4 @@
-"""Pool risk (ARCHITECTURE.md §5): a score in [0, 1] per spot pool every 15 minutes.
+"""Pool risk (docs/ARCHITECTURE.md §5): a score in [0, 1] per spot pool every 15 minutes.
 
 score = 0.3 x volatility + 0.2 x price pressure + 0.5 x interruptions, each component in [0, 1]:
 - volatility: coefficient of variation of the pool's spot samples over 24 h, full at CV 0.2;
@@ -9,7 +9,7 @@ score = 0.3 x volatility + 0.2 x price pressure + 0.5 x interruptions, each comp
 Recommendation: `safe` below 0.3, `caution` below 0.6, `avoid` from 0.6; a pool with a rebalance
 recommendation in the window is at least `caution` (REBALANCE_FLOOR: this analysis is the only writer
 of the verdict; the rebalance handler only records its signal). The latest score and
-recommendation are copied onto the pool row, which the failover choice (pools.pool_select) reads.
+recommendation are copied onto the pool row, which the failover choice (pool_policy.pool_select) reads.
 """
 import math
 from dataclasses import dataclass

@@ -1,4 +1,4 @@
-"""The stale-agent sweep (ARCHITECTURE.md §6): agents silent beyond AGENT_HEARTBEAT_TIMEOUT become offline."""
+"""The stale-agent sweep (docs/ARCHITECTURE.md §6): agents silent beyond AGENT_HEARTBEAT_TIMEOUT become offline."""
 from datetime import datetime
 
 from django.conf import settings
@@ -10,7 +10,7 @@ from django.utils import timezone
 from agents.cache import agents_state_changed
 from agents.models import Agent, AgentStatus, Instance, Severity, SystemEvent
 from agents.services.heartbeats import heartbeats_flush
-from agents.services.status import stale_agents_q
+from agents.states import agent_status_sources
 
 BATCH = 500
 
@@ -37,14 +37,18 @@ def agents_mark_stale_offline(*, now: datetime | None = None, batch: int = BATCH
     for _ in range(10_000):  # bounded: each pass turns up to `batch` agents offline
         with transaction.atomic():
             rows = list(
-                Agent.objects.filter(stale_agents_q(now=now))
+                Agent.objects.stale(now=now)
                 .select_for_update(skip_locked=connection.features.has_select_for_update_skip_locked)
                 .order_by("pk")
                 .values_list("pk", "client_id", "status", "last_heartbeat_at")[:batch]
             )
             if not rows:
                 break
-            Agent.objects.filter(pk__in=[r[0] for r in rows]).update(status=AgentStatus.OFFLINE, updated_at=now)
+            # The one bulk move of agent status (a save per agent would not scale): the rows are
+            # filtered on the table's sources of `offline` (agents/states.py), not moved by hand.
+            Agent.objects.filter(
+                pk__in=[r[0] for r in rows], status__in=agent_status_sources(AgentStatus.OFFLINE)
+            ).update(status=AgentStatus.OFFLINE, updated_at=now)
             _end_at_last_sign_of_life(agent_ids=[r[0] for r in rows])
             agents_state_changed(agent_pks=[r[0] for r in rows])
             SystemEvent.objects.bulk_create(

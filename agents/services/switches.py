@@ -1,4 +1,4 @@
-"""Switch reports (API.md §1.6) and the one definition of savings_impact (ARCHITECTURE.md §5)."""
+"""Switch reports (docs/API.md §1.6) and the one definition of savings_impact (docs/ARCHITECTURE.md §5)."""
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal

@@ -1,4 +1,4 @@
-"""The exact payloads of the real agents (API.md §1), for the tests."""
+"""The exact payloads of the real agents (docs/API.md §1), for the tests."""
 
 
 def register_v4(*, token, instance_id="i-0aaa1111", logical_agent_id="web-1", mode="spot", az="us-east-1a"):

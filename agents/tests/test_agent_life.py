@@ -1,4 +1,4 @@
-"""End to end: a real agent's whole normal life through the real URLs with API.md's payloads."""
+"""End to end: a real agent's whole normal life through the real URLs with docs/API.md's payloads."""
 from decimal import Decimal
 
 from agents.models import Agent, Command, Instance, SpotPriceSample, Switch

@@ -1,4 +1,4 @@
-"""POST /api/agents/{id}/issue-switch-command (API.md §2, §1.4)."""
+"""POST /api/agents/{id}/issue-switch-command (docs/API.md §2, §1.4)."""
 from datetime import timedelta
 from decimal import Decimal
 

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from agents.models import Command, Decision, Replica
 from agents.services.commands import command_expire_stale
-from agents.services.replicas import replicas_sweep
+from agents.services.replica_sweep import replicas_sweep
 from agents.tests.factories import (
     AgentFactory,
     CommandFactory,

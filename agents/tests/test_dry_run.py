@@ -1,7 +1,7 @@
 """Issue 9, item 7: dry-run per client. The server makes and records every automatic decision but tells
 the agent nothing: `create_emergency_replica: false`, no automatic command queued or delivered; the
 decision records say "would have". Default off; set in the admin and through the dashboard's settings
-route (API.md §2: the field is added, nothing renamed)."""
+route (docs/API.md §2: the field is added, nothing renamed)."""
 from decimal import Decimal
 
 import pytest

@@ -16,7 +16,7 @@ from agents.models import Agent, AgentStatus, Command, CommandStatus
 from agents.services.heartbeats import heartbeats_flush
 from agents.services.sweeps import agents_mark_stale_offline
 from agents.services.commands import command_issue
-from agents.services.settings import agent_settings_update
+from agents.services.agent_settings import agent_settings_update
 from agents.tests import payloads
 from agents.tests.factories import AgentFactory, SpotPoolFactory
 from clients.services import client_token_rotate

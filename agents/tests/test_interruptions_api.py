@@ -1,4 +1,4 @@
-"""Termination notices and rebalance recommendations through the real URLs (API.md §1.8, §1.9)."""
+"""Termination notices and rebalance recommendations through the real URLs (docs/API.md §1.8, §1.9)."""
 from decimal import Decimal
 
 import pytest
@@ -65,6 +65,20 @@ def test_repeated_posts_update_the_one_row_and_never_ask_again(api, agent):
     event = TerminationEvent.objects.get(agent=agent)
     assert event.notice_count == 5
     assert SystemEvent.objects.filter(agent=agent, event_type="termination_notice").count() == 1
+    # A repeat answers the stored decision, saying it was already handled (docs/API.md §1.8).
+    assert answers[1]["instructions"] == "Notice already handled: " + answers[0]["instructions"]
+    assert {a["action"] for a in answers} == {answers[0]["action"]}
+
+
+def test_a_repeat_of_an_event_stored_with_its_repeat_text_answers_that_text(api, agent):
+    """Events stored before the repeat text was derived on read carry it precomputed."""
+    post(api, agent, "termination-imminent", notice(agent))
+    event = TerminationEvent.objects.get(agent=agent)
+    event.metadata = {**event.metadata, "repeat_instructions": "Notice already handled: stored text"}
+    event.save(update_fields=["metadata"])
+    assert post(api, agent, "termination-imminent", notice(agent)).json()["instructions"] == (
+        "Notice already handled: stored text"
+    )
 
 
 def test_request_document_spelling_action_and_time(api, agent):

@@ -12,7 +12,8 @@ import pytest
 from django.utils import timezone
 
 from agents.models import AgentStatus, Command, TerminationEvent
-from agents.services.interruptions import Notice, rebalance_recommendation_handle, termination_notice_handle
+from agents.services.rebalance import rebalance_recommendation_handle
+from agents.services.termination import Notice, termination_notice_handle
 from agents.tests.factories import AgentFactory, ReplicaFactory, SpotPoolFactory
 
 pytestmark = pytest.mark.django_db

@@ -6,9 +6,9 @@ import pytest
 from django.utils import timezone
 
 from agents.models import SpotPool, SpotPriceSample, TerminationEvent
-from agents.services.interruptions import pool_failover_select
+from agents.services.pool_policy import pool_for_failover as pool_failover_select
 from agents.services.market import az_belongs_to_region, pool_in_cooldown, sample_time
-from agents.services.pools import pool_select
+from agents.services.pool_policy import pool_select
 from agents.services.risk import pool_risk_analyze_all
 from agents.tests import payloads as P
 from agents.tests.factories import AgentFactory, SpotPoolFactory, TerminationEventFactory

@@ -15,7 +15,7 @@ from django.conf import settings as django_settings
 from agents.models import Agent, Command, CommandStatus
 from agents.services.commands import command_issue
 from agents.services.heartbeats import heartbeats_flush
-from agents.services.settings import agent_settings_update
+from agents.services.agent_settings import agent_settings_update
 from agents.tests import payloads
 from agents.tests.factories import AgentFactory
 from clients.services import client_token_rotate

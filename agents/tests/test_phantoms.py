@@ -41,7 +41,7 @@ def test_phantom_heartbeats_add_no_instance_and_log_once(api, agent, client_obj)
 
 
 def test_known_replaced_instance_still_counts_as_seen(api, agent, client_obj):
-    # The old instance after a switch keeps heartbeating (API.md §5): it is known, so it is recorded.
+    # The old instance after a switch keeps heartbeating (docs/API.md §5): it is known, so it is recorded.
     api.post("/api/agents/register", P.register_v4(token=client_obj.token, instance_id="i-0bbb2222"), format="json")
     r = api.post(f"/api/agents/{agent.pk}/heartbeat", P.heartbeat(instance_id="i-0aaa1111"), format="json")
     assert r.json()["recorded_as"] == "non_primary"

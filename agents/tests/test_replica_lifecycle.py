@@ -10,7 +10,8 @@ from django.test import override_settings
 from django.utils import timezone
 
 from agents.models import Agent, Instance, Replica, SystemEvent
-from agents.services.replicas import replica_transition, replicas_sweep
+from agents.services.replica_sweep import replicas_sweep
+from agents.states import replica_transition
 from agents.tests.factories import AgentFactory, CommandFactory, ReplicaFactory, SpotPoolFactory, TerminationEventFactory
 from spotbackend.schedule import scheduled_jobs
 

@@ -1,4 +1,4 @@
-"""Replica endpoints and the replica state machine (API.md §1.11, §1.12; ARCHITECTURE.md §3)."""
+"""Replica endpoints and the replica state machine (docs/API.md §1.11, §1.12; docs/ARCHITECTURE.md §3)."""
 from decimal import Decimal
 
 import pytest
@@ -6,7 +6,7 @@ import pytest
 from agents.models import Instance, Replica, TerminationEvent
 from agents.services.replicas import replica_transition, replicas_terminate
 from agents.tests.factories import AgentFactory, ReplicaFactory, SpotPoolFactory
-from spotbackend.exceptions import Conflict
+from spotbackend.exceptions import ConflictError
 
 pytestmark = pytest.mark.django_db
 
@@ -152,7 +152,7 @@ def test_replica_transition_table(agent, start, to, ok):
         assert replica_transition(replica=replica, to=to) is True
         assert Replica.objects.get(pk=replica.pk).status == to
     else:
-        with pytest.raises(Conflict):
+        with pytest.raises(ConflictError):
             replica_transition(replica=replica, to=to)
         assert Replica.objects.get(pk=replica.pk).status == start
 

@@ -5,7 +5,7 @@ import pytest
 from django.utils import timezone
 
 from agents.models import OnDemandPriceSample, PoolRiskAnalysis, SpotPool, SystemEvent
-from agents.services.pools import pool_select
+from agents.services.pool_policy import pool_select
 from agents.services.risk import pool_risk_analyze_all, risk_score_compute, risk_slot
 from agents.tests.factories import SpotPoolFactory, SpotPriceSampleFactory, TerminationEventFactory
 from notifications.models import Notification
@@ -153,7 +153,8 @@ def test_one_writer_the_risk_run_keeps_what_a_rebalance_signalled(api, client_ob
     # A second client's recommendation in the pool: the shared analysis counts agreed signals only.
     other = AgentFactory(current_pool=pool, az="us-east-1a")
     assert other.client_id != client_obj.pk
-    from agents.services.interruptions import Notice, rebalance_recommendation_handle
+    from agents.services.rebalance import rebalance_recommendation_handle
+    from agents.services.termination_events import Notice
 
     rebalance_recommendation_handle(agent=other, notice=Notice(instance_id=other.instance_id))
     now = timezone.now()

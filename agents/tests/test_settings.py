@@ -1,9 +1,9 @@
-"""Dashboard settings, toggle-enabled and the mutual-exclusivity rule (ARCHITECTURE.md §4)."""
+"""Dashboard settings, toggle-enabled and the mutual-exclusivity rule (docs/ARCHITECTURE.md §4)."""
 import pytest
-from rest_framework.exceptions import ValidationError
+from spotbackend.exceptions import InvalidInput
 
 from agents.models import Agent, Replica, SystemEvent
-from agents.services.settings import agent_enabled_toggle, agent_settings_update
+from agents.services.agent_settings import agent_enabled_toggle, agent_settings_update
 from agents.tests.factories import AgentFactory, ReplicaFactory
 
 
@@ -70,11 +70,11 @@ def test_enabling_auto_switch_turns_manual_replicas_off_and_ends_manual_replicas
 def test_turning_both_on_at_once_is_refused_and_changes_nothing(agent):
     ReplicaFactory(agent=agent, replica_type="emergency")
     ReplicaFactory(agent=agent, replica_type="manual")
-    with pytest.raises(ValidationError) as exc:
+    with pytest.raises(InvalidInput) as exc:
         agent_settings_update(
             agent=agent, changes={"auto_switch_enabled": True, "manual_replica_enabled": True, "replica_count": 3}
         )
-    assert "auto_switch_enabled" in str(exc.value.detail) and "manual_replica_enabled" in str(exc.value.detail)
+    assert "auto_switch_enabled" in exc.value.message and "manual_replica_enabled" in exc.value.message
     agent.refresh_from_db()
     assert (agent.auto_switch_enabled, agent.manual_replica_enabled, agent.replica_count) == (False, False, 0)
     assert Replica.objects.filter(status="terminated").count() == 0

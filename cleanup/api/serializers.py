@@ -1,4 +1,4 @@
-"""The cleanup report as the agent sends it (API.md §1.10); decisions live in cleanup.services."""
+"""The cleanup report as the agent sends it (docs/API.md §1.10); decisions live in cleanup.services."""
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 

@@ -25,7 +25,7 @@ REPORT = {
     },
 }
 
-# API.md §1.10: a section that hit an AWS error, naive UTC timestamps, failed items as objects.
+# docs/API.md §1.10: a section that hit an AWS error, naive UTC timestamps, failed items as objects.
 ERROR_REPORT = {
     "timestamp": "2024-01-15T13:00:00",
     "snapshots": {"type": "snapshots", "deleted": [], "failed": [], "error": "UnauthorizedOperation: no"},

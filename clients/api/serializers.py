@@ -4,7 +4,7 @@ from rest_framework import serializers
 
 from agents.api.serializers import AgentSummarySerializer, DecisionSerializer, ReplicaBriefSerializer
 from agents.models import AgentStatus, Mode
-from agents.services.settings import REPLICA_COUNT_MAX
+from agents.services.agent_settings import REPLICA_COUNT_MAX
 from clients import selectors
 from spotbackend.api import FloatOrZeroField, IdField, MoneyField, SuccessField
 from spotbackend.fields import FlatSerializer, StrictBooleanField

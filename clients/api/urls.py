@@ -2,7 +2,7 @@ from django.urls import path
 
 from clients.api import views
 
-# Literal routes before <client_id> routes; no trailing slashes (API.md §0).
+# Literal routes before <client_id> routes; no trailing slashes (docs/API.md §0).
 urlpatterns = [
     path("client/validate", views.ValidateApi.as_view(), name="client-validate"),
     path("client/agents/<str:agent_id>/toggle-enabled", views.ToggleEnabledApi.as_view(), name="client-agent-toggle-enabled"),

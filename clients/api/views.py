@@ -1,4 +1,4 @@
-"""The customers' dashboard (API.md §2). Views only translate: parse, call a selector or a service,
+"""The customers' dashboard (docs/API.md §2). Views only translate: parse, call a selector or a service,
 render with an output serializer (clients/api/serializers.py), answer 200 JSON. Everything is scoped to
 the caller's client: another client's ids are 404."""
 from drf_spectacular.utils import extend_schema
@@ -7,7 +7,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from agents.selectors import agent_config, decisions_for_client
-from agents.services.settings import SETTING_FIELDS, agent_enabled_toggle, agent_settings_update
+from agents.services.agent_settings import SETTING_FIELDS, agent_enabled_toggle, agent_settings_update
 from clients import selectors
 from clients.api import serializers as s
 from clients.services import client_dry_run_get, client_dry_run_set

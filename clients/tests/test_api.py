@@ -1,4 +1,4 @@
-"""The dashboard's reads (API.md §2): exact keys, numbers for money, string ids, ISO-8601 UTC times."""
+"""The dashboard's reads (docs/API.md §2): exact keys, numbers for money, string ids, ISO-8601 UTC times."""
 import re
 from datetime import timedelta
 from decimal import Decimal

@@ -1,4 +1,4 @@
-"""GET /api/client/validate: the dashboard's login and the installers' token check (API.md §2, §3)."""
+"""GET /api/client/validate: the dashboard's login and the installers' token check (docs/API.md §2, §3)."""
 import pytest
 from rest_framework.test import APIClient
 

@@ -9,8 +9,9 @@ from django.test import override_settings
 from django.utils import timezone
 
 from agents.models import Agent, Instance
-from agents.services.interruptions import Notice, termination_notice_handle
-from agents.services.registration import HeartbeatPayload, RegisterPayload, agent_heartbeat, agent_register
+from agents.services.termination import Notice, termination_notice_handle
+from agents.services.heartbeats import HeartbeatPayload, agent_heartbeat
+from agents.services.registration import RegisterPayload, agent_register
 from agents.services.sweeps import agents_mark_stale_offline
 from agents.tests.factories import AgentFactory
 from savings.models import SavingsSnapshot

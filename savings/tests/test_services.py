@@ -1,4 +1,4 @@
-"""Hand-computed daily savings (ARCHITECTURE.md §5). On-demand is 0.04 USD/h throughout unless said."""
+"""Hand-computed daily savings (docs/ARCHITECTURE.md §5). On-demand is 0.04 USD/h throughout unless said."""
 from datetime import date
 from decimal import Decimal
 

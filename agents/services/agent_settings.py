@@ -1,20 +1,20 @@
-"""Per-agent settings the dashboard changes, and the mutual-exclusivity rule (ARCHITECTURE.md §4).
+"""Per-agent settings the dashboard changes, and the mutual-exclusivity rule (docs/ARCHITECTURE.md §4).
 
 Automatic switching and manual replicas fight over the same instance: the model would switch the
 primary away while a hand-made replica waits to take over. So turning one on turns the other off and
 ends the replicas the other one made.
 """
 from django.db import transaction
-from rest_framework.exceptions import ValidationError
 
 from agents.locks import agent_lock
-from agents.models import Agent, AgentStatus, ReplicaType, Severity
+from agents.models import REPLICA_LIMIT, Agent, AgentStatus, ReplicaType, Severity
 from agents.services.events import system_event_log
 from agents.services.replicas import replicas_terminate
-from agents.services.status import agent_status_transition
+from agents.states import agent_status_transition
+from spotbackend.exceptions import InvalidInput
 
 SETTING_FIELDS = ("auto_switch_enabled", "auto_terminate_enabled", "manual_replica_enabled", "replica_count")
-REPLICA_COUNT_MAX = 5
+REPLICA_COUNT_MAX = REPLICA_LIMIT
 
 
 @transaction.atomic
@@ -32,7 +32,7 @@ def agent_settings_update(*, agent: Agent, changes: dict) -> Agent:
         raise ValueError(f"not settings: {sorted(unknown)}")
     count = changes.get("replica_count")
     if count is not None and not (0 <= count <= REPLICA_COUNT_MAX):
-        raise ValidationError({"replica_count": f"Must be between 0 and {REPLICA_COUNT_MAX}."})
+        raise InvalidInput(fields={"replica_count": f"Must be between 0 and {REPLICA_COUNT_MAX}."})
 
     before = {f: getattr(agent, f) for f in SETTING_FIELDS}
     after = {**before, **{k: v for k, v in changes.items() if v is not None}}
@@ -43,13 +43,13 @@ def agent_settings_update(*, agent: Agent, changes: dict) -> Agent:
         "automatic switching and manual replicas are mutually exclusive."
     )
     if manual_on and auto_on:
-        raise ValidationError({"detail": conflict})
+        raise InvalidInput(conflict)
     if manual_on:
         after["auto_switch_enabled"] = False
     elif auto_on:
         after["manual_replica_enabled"] = False
     if after["auto_switch_enabled"] and after["manual_replica_enabled"]:
-        raise ValidationError({"detail": conflict})
+        raise InvalidInput(conflict)
 
     ended: list[str] = []
     if manual_on:

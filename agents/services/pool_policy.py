@@ -1,0 +1,126 @@
+"""Pool policy (docs/ARCHITECTURE.md §4): which spot pool a switch, a replica or a failover goes to.
+Ranking, exclusions, cooldown and risk order live here and nowhere else; every path calls one of
+the `pool_for_*` functions, all built on `pool_select`."""
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.utils import timezone
+
+from agents.models import Agent, Mode, RiskRecommendation, SpotPool
+
+# Rank order of the risk buckets; a pool never analysed sits between safe and caution.
+RISK_BUCKET = {RiskRecommendation.SAFE: 0, "": 1, RiskRecommendation.CAUTION: 2, RiskRecommendation.AVOID: 3}
+
+
+def risk_bucket(pool: SpotPool | None) -> int:
+    return RISK_BUCKET.get(pool.risk_recommendation, 1) if pool is not None else 1
+
+
+@dataclass(frozen=True)
+class PoolChoice:
+    pool: SpotPool | None  # None: no spot pool qualifies, go on-demand
+    reason: str
+
+    @property
+    def target_mode(self) -> str:
+        return "spot" if self.pool is not None else "ondemand"
+
+
+def _rank(pool: SpotPool) -> tuple:
+    return (risk_bucket(pool), pool.latest_price, pool.pk)
+
+
+def pool_select(
+    *,
+    instance_type: str,
+    region: str,
+    exclude_pool_ids: tuple[str, ...] = (),
+    max_risk_of: SpotPool | None = None,
+    now=None,
+    client_id=None,
+) -> PoolChoice:
+    """Best spot pool of this type and region for this client: recent price, not cooling down, not
+    `avoid`, not excluded, never riskier than `max_risk_of`; ranked by risk bucket, then price.
+    Cooldown and risk weigh the client's own interruption signals and other clients' only when several
+    agree (agents/services/market.py); client_id None: only the agreed ones. Two indexed queries."""
+    from agents.services import market
+
+    now = now or timezone.now()
+    if not instance_type or not region:
+        return PoolChoice(None, "instance type or region unknown: on-demand")
+    fresh_after = now - timedelta(seconds=settings.PRICE_FRESHNESS_SECONDS)
+    candidates = list(
+        SpotPool.objects.filter(instance_type=instance_type, region=region, latest_price_at__gte=fresh_after)
+        .exclude(pk__in=list(exclude_pool_ids))
+        .exclude(latest_price__isnull=True)
+    )
+    ids = [p.pk for p in candidates] + ([max_risk_of.pk] if max_risk_of is not None else [])
+    signals = market.pool_signals(client_id=client_id, pool_ids=ids, now=now)
+    cooling, own = signals.cooling, signals.own
+    for p in candidates:  # the recommendation as this client's decisions see it (not saved)
+        if p.pk in own:
+            p.risk_recommendation = market.worse_recommendation(p.risk_recommendation, own[p.pk])
+    candidates = [p for p in candidates if p.pk not in cooling and p.risk_recommendation != RiskRecommendation.AVOID]
+    ranked = sorted(candidates, key=_rank)
+    if max_risk_of is not None:
+        worst = max_risk_of.risk_recommendation
+        if max_risk_of.pk in own:
+            worst = market.worse_recommendation(worst, own[max_risk_of.pk])
+        ceiling = RISK_BUCKET.get(worst, 1)
+        ranked = [p for p in ranked if risk_bucket(p) <= ceiling]
+    if not ranked:
+        return PoolChoice(None, f"no fresh, safe spot pool for {instance_type} in {region}: on-demand")
+    best = ranked[0]
+    risk = best.risk_recommendation or "unrated"
+    return PoolChoice(best, f"lowest risk ({risk}) then cheapest ({Decimal(best.latest_price).normalize()} USD/h)")
+
+
+def pool_for_command(*, agent: Agent) -> PoolChoice:
+    """A dashboard spot command that names no pool: the best pool other than the one the agent runs
+    in on spot."""
+    exclude = (agent.current_pool_id,) if agent.current_mode == Mode.SPOT and agent.current_pool_id else ()
+    return pool_select(instance_type=agent.instance_type, region=agent.region, exclude_pool_ids=exclude,
+                       client_id=agent.client_id)
+
+
+def pool_for_manual_replica(*, agent: Agent) -> PoolChoice:
+    """A manual replica that names no pool: the best pool other than the agent's current one."""
+    exclude = (agent.current_pool_id,) if agent.current_pool_id else ()
+    return pool_select(instance_type=agent.instance_type, region=agent.region, exclude_pool_ids=exclude,
+                       client_id=agent.client_id)
+
+
+def pool_for_failover(*, agent: Agent, dying_pool: SpotPool | None, now: datetime | None = None) -> PoolChoice:
+    """The failover target on a termination notice: not the dying pool, never riskier than it;
+    on-demand when none qualifies."""
+    exclude = (dying_pool.pk,) if dying_pool is not None else ()
+    return pool_select(
+        instance_type=agent.instance_type, region=agent.region, exclude_pool_ids=exclude, max_risk_of=dying_pool,
+        now=now, client_id=agent.client_id,
+    )
+
+
+def pool_for_rebalance(*, agent: Agent, pool: SpotPool | None, now: datetime | None = None) -> PoolChoice | None:
+    """A clearly safer pool than the current one on a rebalance recommendation, or None. The
+    recommendation itself is a risk signal: for this choice the current pool counts as at least
+    `caution` (its stored verdict is written only by the risk analysis, which counts the recorded
+    recommendation among its inputs: risk.REBALANCE_FLOOR)."""
+    raised = max(risk_bucket(pool), RISK_BUCKET[RiskRecommendation.CAUTION])
+    exclude = (pool.pk,) if pool is not None else ()
+    choice = pool_select(instance_type=agent.instance_type, region=agent.region, exclude_pool_ids=exclude, now=now,
+                         client_id=agent.client_id)
+    if choice.pool is None or risk_bucket(choice.pool) >= raised:
+        return None
+    return choice
+
+
+def pool_cooldown_start(*, pool: SpotPool | None, now: datetime) -> None:
+    """A pool that just produced a termination notice is not a failover target for
+    POOL_COOLDOWN_SECONDS."""
+    if pool is None:
+        return
+    until = now + timedelta(seconds=settings.POOL_COOLDOWN_SECONDS)
+    SpotPool.objects.filter(pk=pool.pk).update(cooldown_until=until)
+    pool.cooldown_until = until
