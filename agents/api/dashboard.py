@@ -3,7 +3,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
-from agents.api.serializers import IssueSwitchCommandOutput
+from agents.api.outputs import IssueSwitchCommandOutput
 from agents.models import MANUAL_PRIORITY
 from agents.services.commands import command_issue
 from spotbackend.api import BODY_ERRORS, AgentApi, answers, parse, render

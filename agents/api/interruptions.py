@@ -3,7 +3,8 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
-from agents.api.serializers import RebalanceDecisionOutput, TerminationDecisionOutput, _opt_id
+from agents.api.outputs import RebalanceDecisionOutput, TerminationDecisionOutput
+from agents.api.serializers import _opt_id
 from agents.services.rebalance import rebalance_recommendation_handle
 from agents.services.termination import Notice, termination_notice_handle
 from spotbackend.api import BODY_ERRORS, AgentApi, answers, parse, render

@@ -3,15 +3,15 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
-from agents.api.serializers import (
+from agents.api.outputs import (
     EmergencyReplicaOutput,
     PromoteOutput,
     ReplicaConfigOutput,
     ReplicaCreateOutput,
     ReplicaSerializer,
     ReplicaStatusOutput,
-    _opt_id,
 )
+from agents.api.serializers import _opt_id
 from agents.models import ReplicaStatus, ReplicaType
 from agents.selectors import replica_config
 from agents.services.replicas import (

@@ -4,6 +4,7 @@ from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from agents.api import outputs as o
 from agents.api import serializers as s
 from agents.models import Command
 from agents.selectors import agent_config, agent_config_for_client, agent_owned_pk, agent_with_status
@@ -18,7 +19,7 @@ from spotbackend.api import BODY_ERRORS, AgentApi, answers, clean, parse, parse_
 class RegisterApi(APIView):
     """The agent registers at start (API.md §1.1): same logical id, same agent; the server decides the primary."""
 
-    @extend_schema(request=s.RegisterInput, responses=answers(s.RegisterOutput, *BODY_ERRORS))
+    @extend_schema(request=s.RegisterInput, responses=answers(o.RegisterOutput, *BODY_ERRORS))
     def post(self, request):
         data = parse(s.RegisterInput, request)
         payload = RegisterPayload(
@@ -38,7 +39,7 @@ class RegisterApi(APIView):
             )
         )
         agent, created = agent_register(client=request.user, payload=payload)
-        return Response(render(s.RegisterOutput, {
+        return Response(render(o.RegisterOutput, {
             "agent_id": agent.pk,
             "client_id": agent.client_id,
             "created": created,
@@ -50,24 +51,24 @@ class RegisterApi(APIView):
 class HeartbeatApi(AgentApi):
     """Every 30 s (API.md §1.2); a missing or 'unknown' field never overwrites a stored one."""
 
-    @extend_schema(request=s.HeartbeatInput, responses=answers(s.HeartbeatOutput, 404, *BODY_ERRORS))
+    @extend_schema(request=s.HeartbeatInput, responses=answers(o.HeartbeatOutput, 404, *BODY_ERRORS))
     def post(self, request, agent_id):
         agent_pk = agent_owned_pk(client=request.user, agent_id=agent_id)
         data = parse(s.HeartbeatInput, request)
         payload = HeartbeatPayload(**clean(data, "status", "instance_id", "instance_type", "mode", "az"))
         if agent_heartbeat_fast(client=request.user, agent_pk=agent_pk, payload=payload):
-            return Response(render(s.HeartbeatOutput, {"recorded_as": "primary"}))
+            return Response(render(o.HeartbeatOutput, {"recorded_as": "primary"}))
         outcome = agent_heartbeat(agent=self.get_agent(agent_pk), payload=payload)
-        return Response(render(s.HeartbeatOutput, {"recorded_as": outcome}))
+        return Response(render(o.HeartbeatOutput, {"recorded_as": outcome}))
 
 
 class ConfigApi(AgentApi):
     """Polled every 60 s (API.md §1.3); `enabled` is always present."""
 
-    @extend_schema(responses=answers(s.AgentConfigSerializer, 404))
+    @extend_schema(responses=answers(o.AgentConfigSerializer, 404))
     def get(self, request, agent_id):
         config = agent_config_for_client(client=request.user, agent_id=agent_id)
-        return Response(render(s.AgentConfigSerializer, config))
+        return Response(render(o.AgentConfigSerializer, config))
 
 
 class PendingCommandsApi(AgentApi):
@@ -75,12 +76,12 @@ class PendingCommandsApi(AgentApi):
 
     @extend_schema(
         parameters=[OpenApiParameter("instance_id", str, description="The polling instance (the command is bound to it).")],
-        responses=answers(s.PendingCommandsOutput, 404),
+        responses=answers(o.PendingCommandsOutput, 404),
     )
     def get(self, request, agent_id):
         instance_id = request.query_params.get("instance_id", "")
         commands = commands_poll(client=request.user, agent_id=agent_id, instance_id=instance_id)
-        return Response(render(s.PendingCommandsOutput, {"commands": commands}))
+        return Response(render(o.PendingCommandsOutput, {"commands": commands}))
 
 
 def _command_pk(command_id):
@@ -96,13 +97,13 @@ def _mark_executed(agent, command_id, success: bool, message: str) -> Response:
         command = command_mark_executed(agent=agent, command_id=_command_pk(command_id), success=success, message=message)
     except Command.DoesNotExist:
         raise NotFound("Command not found.")
-    return Response(render(s.CommandExecutedOutput, command))
+    return Response(render(o.CommandExecutedOutput, command))
 
 
 class CommandExecutedApi(AgentApi):
     """The agent's outcome of a command (API.md §1.5)."""
 
-    @extend_schema(request=s.ExecutedInput, responses=answers(s.CommandExecutedOutput, 404, *BODY_ERRORS))
+    @extend_schema(request=s.ExecutedInput, responses=answers(o.CommandExecutedOutput, 404, *BODY_ERRORS))
     def post(self, request, agent_id, command_id):
         agent = self.get_agent(agent_id)
         data = parse(s.ExecutedInput, request)
@@ -112,7 +113,7 @@ class CommandExecutedApi(AgentApi):
 class MarkCommandExecutedApi(AgentApi):
     """v3.2.0's spelling of the executed callback: the command id in the body, no success flag."""
 
-    @extend_schema(request=s.MarkExecutedInput, responses=answers(s.CommandExecutedOutput, 404, *BODY_ERRORS))
+    @extend_schema(request=s.MarkExecutedInput, responses=answers(o.CommandExecutedOutput, 404, *BODY_ERRORS))
     def post(self, request, agent_id):
         agent = self.get_agent(agent_id)
         data = parse(s.MarkExecutedInput, request)
@@ -122,7 +123,7 @@ class MarkCommandExecutedApi(AgentApi):
 class PricingReportApi(AgentApi):
     """Market prices seen by the agent, v4 and v3.2.0 shapes (API.md §1.7)."""
 
-    @extend_schema(request=s.PricingReportInput, responses=answers(s.PricingReportOutput, 404, *BODY_ERRORS))
+    @extend_schema(request=s.PricingReportInput, responses=answers(o.PricingReportOutput, 404, *BODY_ERRORS))
     def post(self, request, agent_id):
         agent = self.get_agent(agent_id)
         data = parse(s.PricingReportInput, request)
@@ -158,7 +159,7 @@ class PricingReportApi(AgentApi):
             collected_at=collected_at,
         )
         result = pricing_report_record(agent=agent, report=report)
-        return Response(render(s.PricingReportOutput, result))
+        return Response(render(o.PricingReportOutput, result))
 
 
 def _side(data: dict) -> SwitchSide:
@@ -168,7 +169,7 @@ def _side(data: dict) -> SwitchSide:
 class SwitchReportApi(AgentApi):
     """A switch the agent carried out (API.md §1.6)."""
 
-    @extend_schema(request=s.SwitchReportInput, responses=answers(s.SwitchReportOutput, 404, *BODY_ERRORS))
+    @extend_schema(request=s.SwitchReportInput, responses=answers(o.SwitchReportOutput, 404, *BODY_ERRORS))
     def post(self, request, agent_id):
         agent = self.get_agent(agent_id)
         data = parse(s.SwitchReportInput, request)
@@ -187,12 +188,12 @@ class SwitchReportApi(AgentApi):
             raw=request.data,
         )
         switch = switch_report_record(agent=agent, report=report)
-        return Response(render(s.SwitchReportOutput, switch))
+        return Response(render(o.SwitchReportOutput, switch))
 
 
 class AgentDetailApi(AgentApi):
     """One agent as the dashboard shows it (API.md §2)."""
 
-    @extend_schema(responses=answers(s.AgentSummarySerializer, 404))
+    @extend_schema(responses=answers(o.AgentSummarySerializer, 404))
     def get(self, request, agent_id):
-        return Response(render(s.AgentSummarySerializer, agent_with_status(self.get_agent(agent_id))))
+        return Response(render(o.AgentSummarySerializer, agent_with_status(self.get_agent(agent_id))))

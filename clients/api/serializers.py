@@ -2,7 +2,7 @@
 returns. Representations shared with the agents' routes live in agents/api/serializers.py."""
 from rest_framework import serializers
 
-from agents.api.serializers import AgentSummarySerializer, DecisionSerializer, ReplicaBriefSerializer
+from agents.api.outputs import AgentSummarySerializer, DecisionSerializer, ReplicaBriefSerializer
 from agents.models import AgentStatus, Mode
 from agents.services.agent_settings import REPLICA_COUNT_MAX
 from clients import selectors
