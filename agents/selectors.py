@@ -1,5 +1,5 @@
 """Reads the API needs, each a fixed, small number of queries. They return data (model instances,
-dicts of values); the output serializers in agents/api/serializers.py render it."""
+dicts of values); the output serializers in agents/api/outputs.py render it."""
 from django.conf import settings
 from rest_framework.exceptions import NotFound
 

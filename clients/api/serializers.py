@@ -1,5 +1,5 @@
 """Output serializers of the dashboard's reads (docs/API.md §2): they render what clients.selectors
-returns. Representations shared with the agents' routes live in agents/api/serializers.py."""
+returns. Representations shared with the agents' routes live in agents/api/outputs.py."""
 from rest_framework import serializers
 
 from agents.api.outputs import AgentSummarySerializer, DecisionSerializer, ReplicaBriefSerializer
