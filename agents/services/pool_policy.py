@@ -6,6 +6,8 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from agents.models import Agent, Mode, RiskRecommendation, SpotPool
@@ -117,10 +119,19 @@ def pool_for_rebalance(*, agent: Agent, pool: SpotPool | None, now: datetime | N
 
 
 def pool_cooldown_start(*, pool: SpotPool | None, now: datetime) -> None:
-    """A pool that just produced a termination notice is not a failover target for
-    POOL_COOLDOWN_SECONDS."""
+    """Record on the pool row, for staff, that it just produced a termination notice. Decisions do not
+    read it (a client's cooldown comes from the notices themselves: agents/services/market.py), so it
+    is written after the notice's transaction commits, as one statement that skips a pool already
+    marked: a burst of notices in one pool then neither queues on that row nor deadlocks on it."""
     if pool is None:
         return
     until = now + timedelta(seconds=settings.POOL_COOLDOWN_SECONDS)
-    SpotPool.objects.filter(pk=pool.pk).update(cooldown_until=until)
     pool.cooldown_until = until
+    stale = until - timedelta(seconds=min(60, settings.POOL_COOLDOWN_SECONDS))
+
+    def mark():
+        SpotPool.objects.filter(pk=pool.pk).filter(
+            Q(cooldown_until__isnull=True) | Q(cooldown_until__lt=stale)
+        ).update(cooldown_until=until)
+
+    transaction.on_commit(mark)
