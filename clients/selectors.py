@@ -1,5 +1,6 @@
 """What the customers' dashboard reads (docs/API.md §2). Every selector is scoped to the caller's client
-and makes a fixed number of queries whatever the number of rows."""
+and makes a fixed number of queries whatever the number of rows. They return data (model instances,
+dicts of values); clients/api/serializers.py renders it (an unknown price shows as 0.0 there)."""
 from datetime import timedelta
 
 from django.conf import settings
@@ -19,12 +20,13 @@ from agents.models import (
     Switch,
     agent_alive_q,
 )
-from agents.selectors import agent_summary, parse_uuid
+from agents.selectors import agent_with_status
 from agents.services.market import pools_in_cooldown
 from agents.services.ondemand import ondemand_price_get, ondemand_prices_get
 from agents.services.status import agent_effective_status
 from clients.models import Client
 from savings.selectors import client_savings_totals
+from spotbackend.api import parse_uuid
 
 RECENT_SWITCHES = 10
 # Ended instances and replicas stay on the dashboard this long, then only the history keeps them.
@@ -40,27 +42,11 @@ def client_get_for_caller(*, caller: Client, client_id) -> Client:
     return caller
 
 
-def _price(value) -> float:
-    """A JSON number always: the dashboard calls .toFixed() on it, and null would break the page.
-    An unknown price (no quote yet, or no spot price for an on-demand instance) is 0."""
-    return float(value) if value is not None else 0.0
 
 
 def _alive_q(now, prefix: str = "") -> Q:
     """Agents whose effective status is not offline (agent_effective_status, as a query)."""
     return agent_alive_q(now=now, prefix=prefix)
-
-
-def _switch_brief(switch: Switch) -> dict:
-    return {
-        "id": str(switch.pk),
-        "old_instance_id": switch.old_instance_id,
-        "new_instance_id": switch.new_instance_id,
-        "old_mode": switch.old_mode,
-        "new_mode": switch.new_mode,
-        "savings_impact": _price(switch.savings_impact),
-        "initiated_at": switch.initiated_at,
-    }
 
 
 def client_stats(*, client: Client, now=None) -> dict:
@@ -80,16 +66,7 @@ def client_stats(*, client: Client, now=None) -> dict:
     )
     recent = Switch.objects.filter(client=client).order_by("-initiated_at", "-created_at")[:RECENT_SWITCHES]
     active_agents = [
-        {
-            "id": str(a.pk),
-            "status": agent_effective_status(agent=a, now=now),
-            "hostname": a.hostname,
-            "instance_id": a.instance_id,
-            "instance_type": a.instance_type,
-            "region": a.region,
-            "current_mode": a.current_mode,
-        }
-        for a in Agent.objects.filter(Q(client=client) & alive).order_by("hostname", "id")
+        agent_with_status(a, now=now) for a in Agent.objects.filter(Q(client=client) & alive).order_by("hostname", "id")
     ]
     savings = client_savings_totals(client=client, today=now.date())
     return {
@@ -99,9 +76,9 @@ def client_stats(*, client: Client, now=None) -> dict:
         "spot_instances": instance_counts["spot"],
         "total_switches": switch_counts["total"],
         "switches_today": switch_counts["today"],
-        "total_savings": float(savings["total_savings"]),
-        "monthly_savings": float(savings["monthly_savings"]),
-        "recent_switches": [_switch_brief(s) for s in recent],
+        "total_savings": savings["total_savings"],
+        "monthly_savings": savings["monthly_savings"],
+        "recent_switches": list(recent),
         "active_agents": active_agents,
     }
 
@@ -109,7 +86,7 @@ def client_stats(*, client: Client, now=None) -> dict:
 def client_agents(*, client: Client, now=None) -> dict:
     now = now or timezone.now()
     agents = Agent.objects.filter(client=client).order_by("hostname", "id")
-    return {"agents": [agent_summary(agent=a, now=now) for a in agents]}
+    return {"agents": [agent_with_status(a, now=now) for a in agents]}
 
 
 def client_instances(*, client: Client, now=None) -> dict:
@@ -122,24 +99,20 @@ def client_instances(*, client: Client, now=None) -> dict:
         .select_related("agent", "pool")
         .order_by("-started_at", "-id")
     )
-    ondemand = ondemand_prices_get(keys={(inst.instance_type, inst.region) for inst in rows})
-    instances = []
-    for inst in rows:
-        active = inst.state == InstanceState.PRIMARY and agent_effective_status(agent=inst.agent, now=now) != AgentStatus.OFFLINE
-        spot_price = inst.pool.latest_price if inst.mode == Mode.SPOT and inst.pool is not None else None
-        instances.append(
-            {
-                "id": inst.instance_id,
-                "instance_type": inst.instance_type,
-                "region": inst.region,
-                "az": inst.az,
-                "current_mode": inst.mode,
-                "spot_price": _price(spot_price),
-                "ondemand_price": _price(ondemand.get((inst.instance_type, inst.region))),
-                "is_active": active,
-            }
+    instances = list(rows)
+    ondemand = ondemand_prices_get(keys={(inst.instance_type, inst.region) for inst in instances})
+    for inst in instances:
+        inst.ondemand_price = ondemand.get((inst.instance_type, inst.region))
+        inst.is_active = (
+            inst.state == InstanceState.PRIMARY and agent_effective_status(agent=inst.agent, now=now) != AgentStatus.OFFLINE
         )
+        inst.spot_price = _spot_price(inst)
     return {"instances": instances}
+
+
+def _spot_price(inst: Instance):
+    """The spot price an instance pays now: its pool's latest, while it runs on spot (None if unknown)."""
+    return inst.pool.latest_price if inst.mode == Mode.SPOT and inst.pool is not None else None
 
 
 def instance_pricing(*, client: Client, instance_id: str, now=None) -> dict:
@@ -165,19 +138,18 @@ def instance_pricing(*, client: Client, instance_id: str, now=None) -> dict:
                     "pool_id": pool.pk,
                     "instance_type": pool.instance_type,
                     "az": pool.az,
-                    "price": _price(pool.latest_price),
+                    "price": pool.latest_price,
                     "price_at": pool.latest_price_at,
                     "is_fresh": pool.latest_price_at is not None and pool.latest_price_at >= fresh_after,
-                    "risk_score": _price(pool.risk_score),
+                    "risk_score": pool.risk_score,
                     "risk_recommendation": pool.risk_recommendation or None,
                     "in_cooldown": pool.pk in cooling,  # as this client's decisions see it
                     "is_current": pool.pk == inst.pool_id,
                 }
             )
+    # Only a pool with a known price can be the cheapest (an unknown one is shown as 0.0, not offered).
     priced = [p for p in pools if p["price"] is not None]
     cheapest = min(priced, key=lambda p: (p["price"], p["pool_id"])) if priced else None
-    current_spot = inst.pool.latest_price if inst.mode == Mode.SPOT and inst.pool is not None else None
-    ondemand = _price(ondemand_price_get(instance_type=inst.instance_type, region=inst.region))
     return {
         "instance_id": inst.instance_id,
         "agent_id": str(inst.agent_id),
@@ -186,8 +158,8 @@ def instance_pricing(*, client: Client, instance_id: str, now=None) -> dict:
         "az": inst.az,
         "current_mode": inst.mode,
         "current_pool_id": inst.pool_id or None,
-        "current_spot_price": _price(current_spot),
-        "ondemand_price": ondemand,
+        "current_spot_price": _spot_price(inst),
+        "ondemand_price": ondemand_price_get(instance_type=inst.instance_type, region=inst.region),
         "cheapest_pool": {"pool_id": cheapest["pool_id"], "price": cheapest["price"]} if cheapest else None,
         "pools": pools,
     }
@@ -197,30 +169,11 @@ def client_switches(*, client: Client, limit: int = SWITCHES_LIMIT_DEFAULT, offs
     """One page of the client's switches, newest first, with the total for paging."""
     qs = Switch.objects.filter(client=client)
     page = qs.order_by("-initiated_at", "-created_at")[offset : offset + limit]
-    return {
-        "switches": [
-            {
-                "id": str(s.pk),
-                "agent_id": str(s.agent_id),
-                "old_instance_id": s.old_instance_id,
-                "new_instance_id": s.new_instance_id,
-                "old_mode": s.old_mode,
-                "new_mode": s.new_mode,
-                "old_az": s.old_az,
-                "new_az": s.new_az,
-                "trigger_type": s.trigger_type,
-                "savings_impact": _price(s.savings_impact),
-                "initiated_at": s.initiated_at,
-            }
-            for s in page
-        ],
-        "total": qs.count(),
-    }
+    return {"switches": list(page), "total": qs.count()}
 
 
 def client_replicas(*, client: Client, now=None) -> dict:
-    """Live replicas, and those promoted or terminated within ENDED_VISIBLE_FOR. `hourly_cost` is the
-    recorded cost, else the pool's latest spot price (None while unknown)."""
+    """Live replicas, and those promoted or terminated within ENDED_VISIBLE_FOR."""
     now = now or timezone.now()
     ended = (ReplicaStatus.PROMOTED, ReplicaStatus.TERMINATED)
     rows = (
@@ -229,17 +182,4 @@ def client_replicas(*, client: Client, now=None) -> dict:
         .select_related("pool")
         .order_by("-created_at", "-id")
     )
-    return {
-        "replicas": [
-            {
-                "id": str(r.pk),
-                "agent_id": str(r.agent_id),
-                "instance_id": r.instance_id,
-                "replica_type": r.replica_type,
-                "pool_id": r.pool_id or "",
-                "status": r.status,
-                "hourly_cost": _price(r.hourly_cost if r.hourly_cost is not None else (r.pool.latest_price if r.pool else None)),
-            }
-            for r in rows
-        ]
-    }
+    return {"replicas": list(rows)}

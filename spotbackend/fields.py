@@ -1,5 +1,6 @@
 """Input fields that refuse the wrong JSON type instead of coercing it (docs/API.md §0: name the field)."""
 import copy
+import decimal
 
 from rest_framework import serializers
 
@@ -124,6 +125,13 @@ class PriceField(serializers.DecimalField):
         if isinstance(data, float):
             data = repr(data)
         return super().to_internal_value(data)
+
+    def quantize(self, value):
+        # 999999.9999999 rounds to 1000000.000000, one digit too many: a 400 naming the field, not a 500.
+        try:
+            return super().quantize(value)
+        except decimal.InvalidOperation:
+            self.fail("max_digits", max_digits=self.max_digits)
 
     def validate_precision(self, value):
         # Round extra decimals (0.01234567 is kept as 0.012346) instead of refusing the report.

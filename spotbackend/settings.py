@@ -85,6 +85,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_celery_beat",
     "clients",
     "agents",
@@ -127,7 +128,7 @@ STORED_PAYLOAD_MAX_BYTES = env("STORED_PAYLOAD_MAX_BYTES")
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [BASE_DIR / "templates"],
+        "DIRS": [BASE_DIR / "templates"],  # the admin pages; spotbackend/redoc.html (offline ReDoc)
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -284,6 +285,19 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Central server of the spot-instance optimizer: agents, dashboard and installers.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": r"/api",  # operations grouped by what follows /api/: agents, client
+    # Swagger UI and ReDoc from this server's static files (drf-spectacular-sidecar): they work offline.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "AgentStatusEnum": "agents.models.AgentStatus",
+        "ReplicaStatusEnum": "agents.models.ReplicaStatus",
+        "CommandStatusEnum": "agents.models.CommandStatus",
+        "ReportedStatusEnum": "agents.api.serializers.REPORTED_STATUSES",
+        "NewReplicaStatusEnum": "agents.api.replicas.NEW_REPLICA_STATUSES",
+        "HealthCheckEnum": "spotbackend.views.CHECK",
+    },
 }
 
 LOGGING = {

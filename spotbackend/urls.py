@@ -1,9 +1,13 @@
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
+import spotbackend.schema  # noqa: F401  (registers the schema extensions)
 from spotbackend.throttling import admin_login
 from spotbackend.views import health
+
+# The schema and its two viewers are public; the viewers load only this server's static files.
+PUBLIC = {"authentication_classes": [], "permission_classes": []}
 
 urlpatterns = [
     path("health", health, name="health"),
@@ -11,11 +15,12 @@ urlpatterns = [
     path("api/", include("agents.api.urls")),
     path("admin/login/", admin_login),  # admin.site.login with failed-login throttling
     path("admin/", admin.site.urls),
-    path("api/schema", SpectacularAPIView.as_view(authentication_classes=[], permission_classes=[]), name="schema"),
+    path("api/schema", SpectacularAPIView.as_view(**PUBLIC), name="schema"),
+    path("api/docs", SpectacularSwaggerSplitView.as_view(url_name="schema", **PUBLIC), name="docs"),
     path(
-        "api/docs",
-        SpectacularSwaggerView.as_view(url_name="schema", authentication_classes=[], permission_classes=[]),
-        name="docs",
+        "api/redoc",
+        SpectacularRedocView.as_view(url_name="schema", template_name="spotbackend/redoc.html", **PUBLIC),
+        name="redoc",
     ),
     path("api/", include("clients.api.urls")),
     path("api/", include("savings.api.urls")),

@@ -3,6 +3,8 @@ import logging
 from django.conf import settings
 from django.db import connection
 from django.utils import timezone
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
 from rest_framework.decorators import api_view, authentication_classes, permission_classes
 from rest_framework.response import Response
 
@@ -39,6 +41,17 @@ def _redis_ok() -> bool:
     return True
 
 
+CHECK = ["ok", "unavailable"]
+
+
+class HealthSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["healthy", "unhealthy"])
+    database = serializers.ChoiceField(choices=CHECK)
+    redis = serializers.ChoiceField(choices=CHECK, required=False, help_text="Present when REDIS_URL is set.")
+    time = serializers.DateTimeField(required=False, help_text="Present when healthy.")
+
+
+@extend_schema(responses={200: HealthSerializer, 503: HealthSerializer}, auth=[])
 @api_view(["GET", "HEAD"])
 @authentication_classes([])
 @permission_classes([])

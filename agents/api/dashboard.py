@@ -1,10 +1,12 @@
 """Agent actions the customers' dashboard calls under /api/agents/ (docs/API.md §2)."""
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
-from agents.api.views import AgentApi, parse
+from agents.api.outputs import IssueSwitchCommandOutput
 from agents.models import MANUAL_PRIORITY
 from agents.services.commands import command_issue
+from spotbackend.api import BODY_ERRORS, AgentApi, answers, parse, render
 from spotbackend.fields import StrictCharField
 
 
@@ -16,6 +18,9 @@ class IssueSwitchCommandInput(serializers.Serializer):
 
 
 class IssueSwitchCommandApi(AgentApi):
+    """The dashboard queues a manual switch (API.md §2); 409 while one is in flight."""
+
+    @extend_schema(request=IssueSwitchCommandInput, responses=answers(IssueSwitchCommandOutput, 404, 409, *BODY_ERRORS))
     def post(self, request, agent_id):
         agent = self.get_agent(agent_id)
         data = parse(IssueSwitchCommandInput, request)
@@ -27,12 +32,4 @@ class IssueSwitchCommandApi(AgentApi):
             source="dashboard",
             reason="issued from the dashboard",
         )
-        return Response(
-            {
-                "success": True,
-                "command_id": str(command.pk),
-                "target_mode": command.target_mode,
-                "target_pool_id": command.target_pool_id or "",
-                "priority": command.priority,
-            }
-        )
+        return Response(render(IssueSwitchCommandOutput, command))

@@ -1,11 +1,13 @@
 """Termination notices and rebalance recommendations (docs/API.md §1.8, §1.9). Views only translate."""
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
+from agents.api.outputs import RebalanceDecisionOutput, TerminationDecisionOutput
 from agents.api.serializers import _opt_id
-from agents.api.views import AgentApi, parse
 from agents.services.rebalance import rebalance_recommendation_handle
 from agents.services.termination import Notice, termination_notice_handle
+from spotbackend.api import BODY_ERRORS, AgentApi, answers, parse, render
 from spotbackend.fields import StrictCharField
 
 
@@ -18,16 +20,19 @@ def _opt_time():
 
 
 class TerminationImminentApi(AgentApi):
-    class InputSerializer(serializers.Serializer):
+    """A spot termination notice, posted every 5 s while shown (API.md §1.8); repeats get the same decision."""
+
+    class TerminationNoticeInput(serializers.Serializer):
         instance_id = _opt_id(max_length=64)
         termination_time = _opt_time()  # what the v4 agent sends
         time = _opt_time()  # the request document's spelling
         action = _opt_str(max_length=32)
         detected_at = _opt_time()
 
+    @extend_schema(request=TerminationNoticeInput, responses=answers(TerminationDecisionOutput, 404, *BODY_ERRORS))
     def post(self, request, agent_id):
         agent = self.get_agent(agent_id)
-        data = parse(self.InputSerializer, request)
+        data = parse(self.TerminationNoticeInput, request)
         notice = Notice(
             instance_id=data.get("instance_id") or "",
             termination_time=data.get("termination_time") or data.get("time"),
@@ -35,17 +40,20 @@ class TerminationImminentApi(AgentApi):
             detected_at=data.get("detected_at"),
         )
         decision = termination_notice_handle(agent=agent, notice=notice)
-        return Response(decision.as_response())
+        return Response(render(TerminationDecisionOutput, decision))
 
 
 class RebalanceRecommendationApi(AgentApi):
-    class InputSerializer(serializers.Serializer):
+    """A rebalance recommendation, posted every 30 s while shown (API.md §1.9)."""
+
+    class RebalanceRecommendationInput(serializers.Serializer):
         instance_id = _opt_id(max_length=64)
         detected_at = _opt_time()
 
+    @extend_schema(request=RebalanceRecommendationInput, responses=answers(RebalanceDecisionOutput, 404, *BODY_ERRORS))
     def post(self, request, agent_id):
         agent = self.get_agent(agent_id)
-        data = parse(self.InputSerializer, request)
+        data = parse(self.RebalanceRecommendationInput, request)
         notice = Notice(instance_id=data.get("instance_id") or "", detected_at=data.get("detected_at"))
         decision = rebalance_recommendation_handle(agent=agent, notice=notice)
-        return Response(decision.as_response())
+        return Response(render(RebalanceDecisionOutput, decision))

@@ -1,4 +1,5 @@
-"""Input serializers for the agent's calls. They parse and type-check; decisions live in services."""
+"""Input serializers for the agents' calls: they parse and type-check; decisions live in services.
+What the answers look like: agents/api/outputs.py."""
 from rest_framework import serializers
 
 from spotbackend.fields import FlatSerializer, PriceField, StrictBooleanField, StrictCharField
@@ -34,8 +35,11 @@ class RegisterInput(FlatSerializer):
     public_ip = _opt_str(max_length=64)
 
 
+REPORTED_STATUSES = ["online", "disabled", "offline"]  # what an agent reports of itself
+
+
 class HeartbeatInput(FlatSerializer):
-    status = serializers.ChoiceField(choices=["online", "disabled", "offline"], required=False, allow_null=True)
+    status = serializers.ChoiceField(choices=REPORTED_STATUSES, required=False, allow_null=True)
     monitored_instances = serializers.ListField(required=False, allow_null=True)
     instance_id = _opt_id(max_length=64)
     instance_type = _opt_str(max_length=64)

@@ -1,43 +1,25 @@
 """The agent's normal life (docs/API.md §1.1-1.7). Views only translate: parse, call a service, render."""
-from rest_framework.exceptions import NotFound, ValidationError
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from agents.api import outputs as o
 from agents.api import serializers as s
 from agents.models import Command
-from agents.selectors import agent_config, agent_config_for_client, agent_get_for_client, agent_owned_pk, agent_summary, parse_uuid
+from agents.selectors import agent_config, agent_config_for_client, agent_owned_pk, agent_with_status
 from agents.services.commands import command_mark_executed, commands_poll
 from agents.services.pricing import PoolQuote, PricingReport, pricing_is_fallback, pricing_report_record
 from agents.services.heartbeats import HeartbeatPayload, agent_heartbeat, agent_heartbeat_fast
 from agents.services.registration import RegisterPayload, agent_register
 from agents.services.switches import SwitchReport, SwitchSide, switch_report_record
-
-
-def parse(serializer_class, request):
-    if not isinstance(request.data, dict):
-        raise ValidationError({"detail": "The body must be a JSON object."})
-    fast = getattr(serializer_class, "fast_parse", None)
-    validated = fast(request.data) if fast else None
-    if validated is not None:
-        return validated  # the ordinary valid body, checked without building a serializer
-    serializer = serializer_class(data=request.data)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
-
-
-def clean(data: dict, *names: str) -> dict:
-    """The named keys, with None turned into '' (a missing value never overwrites a stored one)."""
-    return {n: (data.get(n) or "") for n in names}
-
-
-class AgentApi(APIView):
-    """Base for /api/agents/{agent_id}/...: the agent is the caller's own or a 404."""
-
-    def get_agent(self, agent_id):
-        return agent_get_for_client(client=self.request.user, agent_id=agent_id)
+from spotbackend.api import BODY_ERRORS, AgentApi, answers, clean, parse, parse_uuid, render
 
 
 class RegisterApi(APIView):
+    """The agent registers at start (API.md §1.1): same logical id, same agent; the server decides the primary."""
+
+    @extend_schema(request=s.RegisterInput, responses=answers(o.RegisterOutput, *BODY_ERRORS))
     def post(self, request):
         data = parse(s.RegisterInput, request)
         payload = RegisterPayload(
@@ -57,49 +39,49 @@ class RegisterApi(APIView):
             )
         )
         agent, created = agent_register(client=request.user, payload=payload)
-        return Response(
-            {
-                "success": True,
-                "agent_id": str(agent.pk),
-                "client_id": str(agent.client_id),
-                "created": created,
-                "is_primary": agent.instance_id == payload.instance_id,
-                "config": agent_config(agent=agent),
-            }
-        )
+        return Response(render(o.RegisterOutput, {
+            "agent_id": agent.pk,
+            "client_id": agent.client_id,
+            "created": created,
+            "is_primary": agent.instance_id == payload.instance_id,
+            "config": agent_config(agent=agent),
+        }))
 
 
 class HeartbeatApi(AgentApi):
+    """Every 30 s (API.md §1.2); a missing or 'unknown' field never overwrites a stored one."""
+
+    @extend_schema(request=s.HeartbeatInput, responses=answers(o.HeartbeatOutput, 404, *BODY_ERRORS))
     def post(self, request, agent_id):
         agent_pk = agent_owned_pk(client=request.user, agent_id=agent_id)
         data = parse(s.HeartbeatInput, request)
         payload = HeartbeatPayload(**clean(data, "status", "instance_id", "instance_type", "mode", "az"))
         if agent_heartbeat_fast(client=request.user, agent_pk=agent_pk, payload=payload):
-            return Response({"success": True, "recorded_as": "primary"})
+            return Response(render(o.HeartbeatOutput, {"recorded_as": "primary"}))
         outcome = agent_heartbeat(agent=self.get_agent(agent_pk), payload=payload)
-        return Response({"success": True, "recorded_as": outcome})
+        return Response(render(o.HeartbeatOutput, {"recorded_as": outcome}))
 
 
 class ConfigApi(AgentApi):
+    """Polled every 60 s (API.md §1.3); `enabled` is always present."""
+
+    @extend_schema(responses=answers(o.AgentConfigSerializer, 404))
     def get(self, request, agent_id):
-        return Response(agent_config_for_client(client=request.user, agent_id=agent_id))
-
-
-def command_item(command: Command) -> dict:
-    return {
-        "id": str(command.pk),
-        "target_mode": command.target_mode,
-        "target_pool_id": command.target_pool_id or "",
-        "priority": command.priority,
-        "created_at": command.created_at,
-    }
+        config = agent_config_for_client(client=request.user, agent_id=agent_id)
+        return Response(render(o.AgentConfigSerializer, config))
 
 
 class PendingCommandsApi(AgentApi):
+    """Polled every 15 s (API.md §1.4); a command is handed out once, to one instance."""
+
+    @extend_schema(
+        parameters=[OpenApiParameter("instance_id", str, description="The polling instance (the command is bound to it).")],
+        responses=answers(o.PendingCommandsOutput, 404),
+    )
     def get(self, request, agent_id):
         instance_id = request.query_params.get("instance_id", "")
         commands = commands_poll(client=request.user, agent_id=agent_id, instance_id=instance_id)
-        return Response({"commands": [command_item(c) for c in commands]})
+        return Response(render(o.PendingCommandsOutput, {"commands": commands}))
 
 
 def _command_pk(command_id):
@@ -115,10 +97,13 @@ def _mark_executed(agent, command_id, success: bool, message: str) -> Response:
         command = command_mark_executed(agent=agent, command_id=_command_pk(command_id), success=success, message=message)
     except Command.DoesNotExist:
         raise NotFound("Command not found.")
-    return Response({"success": True, "command_id": str(command.pk), "status": command.status})
+    return Response(render(o.CommandExecutedOutput, command))
 
 
 class CommandExecutedApi(AgentApi):
+    """The agent's outcome of a command (API.md §1.5)."""
+
+    @extend_schema(request=s.ExecutedInput, responses=answers(o.CommandExecutedOutput, 404, *BODY_ERRORS))
     def post(self, request, agent_id, command_id):
         agent = self.get_agent(agent_id)
         data = parse(s.ExecutedInput, request)
@@ -128,6 +113,7 @@ class CommandExecutedApi(AgentApi):
 class MarkCommandExecutedApi(AgentApi):
     """v3.2.0's spelling of the executed callback: the command id in the body, no success flag."""
 
+    @extend_schema(request=s.MarkExecutedInput, responses=answers(o.CommandExecutedOutput, 404, *BODY_ERRORS))
     def post(self, request, agent_id):
         agent = self.get_agent(agent_id)
         data = parse(s.MarkExecutedInput, request)
@@ -135,6 +121,9 @@ class MarkCommandExecutedApi(AgentApi):
 
 
 class PricingReportApi(AgentApi):
+    """Market prices seen by the agent, v4 and v3.2.0 shapes (API.md §1.7)."""
+
+    @extend_schema(request=s.PricingReportInput, responses=answers(o.PricingReportOutput, 404, *BODY_ERRORS))
     def post(self, request, agent_id):
         agent = self.get_agent(agent_id)
         data = parse(s.PricingReportInput, request)
@@ -170,10 +159,7 @@ class PricingReportApi(AgentApi):
             collected_at=collected_at,
         )
         result = pricing_report_record(agent=agent, report=report)
-        body = {"success": True, "pools": result["pools"]}
-        if result["ignored"]:
-            body["ignored"] = result["ignored"]  # quotes dropped (agents/services/market.py), the rest kept
-        return Response(body)
+        return Response(render(o.PricingReportOutput, result))
 
 
 def _side(data: dict) -> SwitchSide:
@@ -181,6 +167,9 @@ def _side(data: dict) -> SwitchSide:
 
 
 class SwitchReportApi(AgentApi):
+    """A switch the agent carried out (API.md §1.6)."""
+
+    @extend_schema(request=s.SwitchReportInput, responses=answers(o.SwitchReportOutput, 404, *BODY_ERRORS))
     def post(self, request, agent_id):
         agent = self.get_agent(agent_id)
         data = parse(s.SwitchReportInput, request)
@@ -199,9 +188,12 @@ class SwitchReportApi(AgentApi):
             raw=request.data,
         )
         switch = switch_report_record(agent=agent, report=report)
-        return Response({"success": True, "switch_id": str(switch.pk), "savings_impact": switch.savings_impact})
+        return Response(render(o.SwitchReportOutput, switch))
 
 
 class AgentDetailApi(AgentApi):
+    """One agent as the dashboard shows it (API.md §2)."""
+
+    @extend_schema(responses=answers(o.AgentSummarySerializer, 404))
     def get(self, request, agent_id):
-        return Response(agent_summary(agent=self.get_agent(agent_id)))
+        return Response(render(o.AgentSummarySerializer, agent_with_status(self.get_agent(agent_id))))

@@ -1,10 +1,12 @@
 """The cleanup report as the agent sends it (docs/API.md §1.10); decisions live in cleanup.services."""
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from cleanup.models import CleanupType
 from spotbackend.fields import StrictCharField
 
 
+@extend_schema_field({"oneOf": [{"type": "string"}, {"type": "object", "additionalProperties": True}]})
 class FailedItemField(serializers.Field):
     """A failed item: a resource id, or an object such as {"id": "snap-9", "error": "..."}."""
 

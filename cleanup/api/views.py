@@ -1,14 +1,18 @@
 """POST /api/agents/{agent_id}/cleanup-report: parse, call the service, answer."""
+from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 
-from agents.api.views import AgentApi, parse
 from cleanup.api.serializers import CleanupReportInput
 from cleanup.services import CleanupSection, cleanup_report_record
+from spotbackend.api import BODY_ERRORS, AgentApi, SuccessMessageSerializer, answers, parse, render
 
 SECTION_KEYS = ("snapshots", "amis", "full")
 
 
 class CleanupReportApi(AgentApi):
+    """The agent's hourly cleanup report (API.md §1.10)."""
+
+    @extend_schema(request=CleanupReportInput, responses=answers(SuccessMessageSerializer, 404, *BODY_ERRORS))
     def post(self, request, agent_id):
         agent = self.get_agent(agent_id)
         data = parse(CleanupReportInput, request)
@@ -28,4 +32,4 @@ class CleanupReportApi(AgentApi):
                 )
             )
         cleanup_report_record(agent=agent, executed_at=data.get("timestamp"), sections=sections)
-        return Response({"success": True, "message": "Cleanup report recorded"})
+        return Response(render(SuccessMessageSerializer, {"message": "Cleanup report recorded"}))

@@ -193,7 +193,8 @@ def test_switches_shape_and_paging(api, client_obj, fleet):
 
 
 @pytest.mark.parametrize(
-    "query", ["limit=0", "limit=501", "limit=abc", "limit=-1", "offset=-1", "offset=x", "limit=2.5"]
+    "query", ["limit=0", "limit=501", "limit=abc", "limit=-1", "offset=-1", "offset=x", "limit=2.5",
+     "offset=1446083853767981662208", "offset=1000000001"]
 )
 def test_switches_bad_paging_is_400(api, client_obj, query):
     r = api.get(f"/api/client/{client_obj.pk}/switches?{query}")

@@ -143,3 +143,15 @@ def test_lone_surrogate_in_another_declared_charset_is_400(api, client_obj):
     body = '{"status": "\\ud800"}'.encode("utf-16")
     r = api.generic("POST", f"/api/agents/{agent.pk}/heartbeat", body, content_type="application/json; charset=utf-16")
     assert_json_error(r, 400, "surrogate", "'status'")
+
+
+@pytest.mark.parametrize("price", [999999.9999999999, "999999.9999999", 1e6])
+def test_a_price_that_rounds_past_the_column_is_400_naming_it(api, client_obj, price):
+    """Found by spotbackend/tests/test_schemathesis.py: rounding to 6 decimals made it 1000000.000000."""
+    agent = AgentFactory(client=client_obj)
+    body = {"instance": {"instance_id": agent.instance_id},
+            "pricing": {"spot_pools": [{"pool_id": "t3.medium.us-east-1a", "price": price}]}}
+    r = api.post(f"/api/agents/{agent.pk}/pricing-report", body, format="json")
+    assert r.status_code == 400 and "price" in r.json()["error"]
+    ok = {**body, "pricing": {"spot_pools": [{"pool_id": "t3.medium.us-east-1a", "price": 999999.9999994}]}}
+    assert api.post(f"/api/agents/{agent.pk}/pricing-report", ok, format="json").status_code == 200

@@ -28,6 +28,7 @@ UNSCOPED = {
     "api/client/validate": "answers about the caller's own token",
     "api/schema": "the OpenAPI description, no data",
     "api/docs": "Swagger UI, no data",
+    "api/redoc": "ReDoc, no data",
 }
 METHODS = ("get", "post", "put", "patch", "delete")
 

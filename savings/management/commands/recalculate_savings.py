@@ -4,7 +4,7 @@ from datetime import date, timedelta, timezone as dt_tz
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from agents.selectors import parse_uuid
+from spotbackend.api import parse_uuid
 from clients.models import Client
 from savings.services import savings_compute_range
 

@@ -1,0 +1,20 @@
+"""drf-spectacular extensions: how the OpenAPI schema (/api/schema) describes this project's own
+classes. Imported by spotbackend/urls.py, so they are registered before any schema is generated."""
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+
+
+class ClientTokenScheme(OpenApiAuthenticationExtension):
+    """`Authorization: Bearer <client token>` (docs/API.md §0); also covers the throttled subclass
+    that settings.py installs (spotbackend.throttling.ThrottledClientTokenAuthentication)."""
+
+    target_class = "spotbackend.authentication.ClientTokenAuthentication"
+    match_subclasses = True
+    name = "ClientToken"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "The client's API token. A missing or unknown token is 401, an inactive client 403; "
+            "too many failed attempts from one address answer 429.",
+        }
