@@ -21,7 +21,7 @@ rounds; counts summed), then the ratios server/ceiling. Exits non-zero only on a
 Every process it starts is stopped at the end by its process group, also on Ctrl-C or an error.
 Everything runs on 127.0.0.1.
 
-    python bench/load.py [--quick] [--rounds 3] [--duration 15] [--levels a,b,c] [--no-burst]
+    python bench/load.py [--quick] [--rounds 3] [--duration 15] [--warmup 20] [--levels a,b,c] [--no-burst]
 """
 import argparse
 import array
@@ -923,6 +923,8 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=15.0, help="seconds per round and target")
     parser.add_argument("--levels", default="a,b,c")
     parser.add_argument("--no-burst", action="store_true")
+    parser.add_argument("--warmup", type=float, default=20.0,
+                        help="seconds of the mix per target before measuring (the steady state; default 20)")
     parser.add_argument("--burst-agents", type=int, default=500)
     parser.add_argument("--burst-window", type=float, default=5.0)
     parser.add_argument("--burst-load", default="a", choices=sorted(LEVELS), help="steady load during the burst")
@@ -933,7 +935,7 @@ def main() -> int:
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args()
     if args.quick:
-        args.rounds, args.duration = 1, min(args.duration, 6.0)
+        args.rounds, args.duration, args.warmup = 1, min(args.duration, 6.0), min(args.warmup, 5.0)
     levels = [x.strip() for x in args.levels.split(",") if x.strip()]
     for lv in levels:
         if lv not in LEVELS:
@@ -1019,8 +1021,10 @@ def main() -> int:
             wait_idle(targets[target])
             return summary
 
-        for target in targets:  # warm up: imports, connections, caches
-            phase(target, {"mode": "closed", "connections": 8, "duration": 3.0, "seed": 99}, fleet)
+        # Warm up: imports, connections and caches. A real fleet runs for hours, so what is measured is
+        # the steady state: long enough for every agent to have called every worker (--warmup).
+        for target in targets:
+            phase(target, {"mode": "closed", "connections": 16, "duration": args.warmup, "seed": 99}, fleet)
         print(f"warmed up; levels {','.join(levels)}: {args.rounds} round(s) of {args.duration:.0f}s per target",
               flush=True)
 
