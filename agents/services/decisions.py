@@ -54,26 +54,3 @@ def decision_record(
         command_id=command_id or None,
     )
 
-
-def decision_item(decision: Decision) -> dict:
-    """One decision as the dashboard lists it: ids as strings, price as a number (docs/API.md §0)."""
-    return {
-        "id": str(decision.pk),
-        "agent_id": str(decision.agent_id),
-        "kind": decision.kind,
-        "action": decision.action,
-        "dry_run": decision.dry_run,
-        "summary": decision.summary,
-        "reason": decision.reason,
-        "instance_id": decision.instance_id,
-        "from_pool_id": decision.from_pool_id,
-        "target_mode": decision.target_mode,
-        "target_pool_id": decision.target_pool_id,
-        "target_price": float(decision.target_price) if decision.target_price is not None else None,
-        "target_risk": decision.target_risk,
-        "deadline": decision.deadline,
-        "termination_event_id": decision.termination_event_id,
-        "replica_id": str(decision.replica_id) if decision.replica_id else None,
-        "command_id": str(decision.command_id) if decision.command_id else None,
-        "created_at": decision.created_at,
-    }

@@ -38,19 +38,6 @@ class RebalanceDecision:
     reason: str
     command_id: str = ""
 
-    def as_response(self) -> dict:
-        body = {
-            "success": True,
-            "action": self.action,
-            "target_mode": self.target_mode,
-            "target_pool_id": self.target_pool_id,
-            "reason": self.reason,
-            "event_id": self.event.pk,
-        }
-        if self.command_id:
-            body["command_id"] = self.command_id
-        return body
-
 
 @transaction.atomic
 def rebalance_recommendation_handle(*, agent: Agent, notice: Notice, now: datetime | None = None) -> RebalanceDecision:

@@ -221,13 +221,6 @@ class PromoteOutcome:
     message: str
     command_id: str = ""
 
-    def as_response(self) -> dict:
-        body = {"success": True, "message": self.message, "action": self.action, "replica_id": str(self.replica.pk),
-                "instance_id": self.replica.instance_id, "status": self.replica.status}
-        if self.command_id:
-            body["command_id"] = self.command_id
-        return body
-
 
 @transaction.atomic
 def replica_promote_request(*, agent: Agent, replica_id, now: datetime | None = None) -> PromoteOutcome:

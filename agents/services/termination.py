@@ -70,22 +70,6 @@ class TerminationDecision:
     replica_id: str = ""
     command_id: str = ""
 
-    def as_response(self) -> dict:
-        body = {
-            "success": True,
-            "create_emergency_replica": self.create_emergency_replica,
-            "target_pool_id": self.target_pool_id,
-            "target_mode": self.target_mode,
-            "instructions": self.instructions,
-            "action": self.action,
-            "event_id": self.event.pk,
-        }
-        if self.replica_id:
-            body["replica_id"] = self.replica_id
-        if self.command_id:
-            body["command_id"] = self.command_id
-        return body
-
 
 def _live_replica(*, agent: Agent) -> Replica | None:
     """The agent's best live replica: a ready one first, else one still on its way."""
