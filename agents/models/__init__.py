@@ -26,6 +26,7 @@ from agents.models.market import (  # noqa: F401
 from agents.models.commands import (  # noqa: F401
     CommandStatus,
     CommandSource,
+    SwitchTrigger,
     MANUAL_PRIORITY,
     Command,
     Switch,

@@ -25,6 +25,17 @@ class CommandSource(models.TextChoices):
     ADMIN = "admin", "Admin"
     AUTO = "auto", "Automatic"
 
+class SwitchTrigger(models.TextChoices):
+    """What the agent says started a switch. v4 labels commands by priority (MANUAL_PRIORITY);
+    a label outside this set is stored as `other` (the report keeps the agent's own word)."""
+    MANUAL = "manual", "Manual"
+    MODEL = "model", "Model (automatic)"
+    EMERGENCY = "emergency", "Emergency"
+    REBALANCE = "rebalance", "Rebalance"
+    SCHEDULED = "scheduled", "Scheduled"
+    OTHER = "other", "Other"
+
+
 # The agent labels a command "manual" from this priority up, "model" below.
 MANUAL_PRIORITY = 50
 
@@ -88,8 +99,7 @@ class Switch(models.Model):
     old_price = models.DecimalField(null=True, blank=True, **PRICE)
     new_price = models.DecimalField(null=True, blank=True, **PRICE)
     savings_impact = models.DecimalField(default=0, **PRICE)  # USD/h: old hourly price - new hourly price
-    # The agent's own label ("manual", "model", ...): an open set in the wire contract, so free text.
-    trigger_type = models.CharField(max_length=32, default="manual")
+    trigger_type = models.CharField(max_length=32, choices=SwitchTrigger.choices, default=SwitchTrigger.MANUAL)
     initiated_at = models.DateTimeField()
     completed_at = models.DateTimeField(null=True, blank=True)
     report = models.JSONField(default=dict, blank=True)
@@ -102,6 +112,7 @@ class Switch(models.Model):
         constraints = [
             models.CheckConstraint(condition=_in("old_mode", Mode), name="switch_old_mode_valid"),
             models.CheckConstraint(condition=_in("new_mode", Mode), name="switch_new_mode_valid"),
+            models.CheckConstraint(condition=_in("trigger_type", SwitchTrigger), name="switch_trigger_valid"),
         ]
         indexes = [
             models.Index(fields=["client", "-initiated_at"], name="switch_client_time_idx"),

@@ -7,7 +7,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from agents.locks import agent_lock
-from agents.models import Agent, Command, CommandStatus, Instance, InstanceState, Mode, Switch
+from agents.models import Agent, Command, CommandStatus, Instance, InstanceState, Mode, Switch, SwitchTrigger
 from agents.services.events import system_event_log
 from agents.services.instances import instance_make_primary
 from agents.services.pools import pool_get_or_create, pool_id_for, pool_parse_id, region_of_az
@@ -127,7 +127,7 @@ def switch_report_record(*, agent: Agent, report: SwitchReport) -> Switch:
         old_price=old_price,
         new_price=new_price,
         savings_impact=savings_impact(old_hourly=old_price, new_hourly=new_price),
-        trigger_type=(report.trigger or "manual")[:32],
+        trigger_type=switch_trigger_of(report.trigger),
         initiated_at=at,
         completed_at=report.completed_at or now,
         report=json_capped(report.raw),
@@ -166,3 +166,10 @@ def switch_report_record(*, agent: Agent, report: SwitchReport) -> Switch:
         metadata={"switch_id": str(switch.pk)},
     )
     return switch
+
+
+def switch_trigger_of(label: str | None) -> str:
+    """The stored trigger for the agent's label: one of SwitchTrigger, `other` for a label outside it
+    (the full report, kept beside the switch, still has the agent's own word)."""
+    label = (label or SwitchTrigger.MANUAL).strip().lower()
+    return label if label in SwitchTrigger.values else SwitchTrigger.OTHER

@@ -73,3 +73,24 @@ def test_cleanup_report_replay_changes_nothing(api, client_obj):
     assert again.status_code == 200 and again.json() == first.json()
     assert sorted(model_to_dict(c).items() for c in CleanupLog.objects.filter(agent=agent)) == rows
     assert _state(agent) == before
+
+
+@pytest.mark.parametrize("label,stored", [("manual", "manual"), ("model", "model"), ("Model", "model"),
+                                          ("bespoke-label", "other"), (None, "manual")])
+def test_switch_trigger_is_one_of_the_known_labels(label, stored):
+    from agents.services.switches import switch_trigger_of
+
+    assert switch_trigger_of(label) == stored
+
+
+@pytest.mark.django_db
+def test_the_database_refuses_a_trigger_outside_the_set(client_obj):
+    from django.db import IntegrityError, transaction
+    from django.utils import timezone
+
+    from agents.models import Switch
+    from agents.tests.factories import AgentFactory
+
+    agent = AgentFactory(client=client_obj)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Switch.objects.create(agent=agent, client=client_obj, trigger_type="free text", initiated_at=timezone.now())
