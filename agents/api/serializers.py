@@ -59,14 +59,14 @@ class MarkExecutedInput(ExecutedInput):
     command_id = _id()
 
 
-class PoolQuoteInput(serializers.Serializer):
+class PoolQuoteInput(FlatSerializer):
     pool_id = _id(max_length=100)
     instance_type = _opt_str(max_length=64)
     az = _opt_str(max_length=32)
     price = PriceField()
 
 
-class PricingInstanceInput(serializers.Serializer):
+class PricingInstanceInput(FlatSerializer):
     instance_id = _opt_id(max_length=64)
     instance_type = _opt_str(max_length=64)
     region = _opt_str(max_length=32)
@@ -77,7 +77,7 @@ class PricingInstanceInput(serializers.Serializer):
     current_pool_id = _opt_id(max_length=100)  # v3.2.0
 
 
-class CheapestPoolInput(serializers.Serializer):
+class CheapestPoolInput(FlatSerializer):
     pool_id = _opt_id()
     price = PriceField(required=False, allow_null=True)
 
@@ -90,7 +90,7 @@ class PricingV4Input(serializers.Serializer):
     collected_at = serializers.DateTimeField(required=False, allow_null=True)
 
 
-class OnDemandV3Input(serializers.Serializer):
+class OnDemandV3Input(FlatSerializer):
     price = PriceField(required=False, allow_null=True)
 
 

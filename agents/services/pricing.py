@@ -5,7 +5,6 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.db import OperationalError, connection, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from agents.locks import agent_lock
@@ -117,11 +116,7 @@ def pricing_report_record(*, agent: Agent, report: PricingReport) -> dict:
                 )
 
     _deadlock_retry(append_samples)
-    # Only move a pool's latest price forward in time (reports can arrive late or twice).
-    for pid in pool_ids:
-        SpotPool.objects.filter(pk=pid).filter(
-            Q(latest_price_at__isnull=True) | Q(latest_price_at__lte=observed_at)
-        ).update(latest_price=quotes[pid].price, latest_price_at=observed_at)
+    _latest_prices_move(quotes=quotes, pool_ids=pool_ids, observed_at=observed_at)
 
     if report.instance_id and report.instance_id != agent.instance_id:
         from agents.services.instances import instance_is_known, instance_unknown_log
@@ -138,6 +133,21 @@ def pricing_report_record(*, agent: Agent, report: PricingReport) -> dict:
         if agent.current_mode != report.mode or agent.current_pool_id != pool_id:
             _deadlock_retry(lambda: _agent_mode_record(agent=agent, mode=report.mode, pool_id=pool_id))
     return {"pools": len(quotes), "observed_at": observed_at, "ignored": ignored}
+
+
+def _latest_prices_move(*, quotes: dict, pool_ids: list[str], observed_at: datetime) -> None:
+    """Only move a pool's latest price forward in time (reports can arrive late or twice): one
+    single-row statement per pool, in pool-id order, each committed on its own (no row waits for
+    another). Plain SQL compiled once: the ORM built the same statement per pool at ~0.3 ms each."""
+    ops = connection.ops
+    table, qn = SpotPool._meta.db_table, ops.quote_name
+    at = ops.adapt_datetimefield_value(observed_at)
+    sql = (f"UPDATE {qn(table)} SET {qn('latest_price')} = %s, {qn('latest_price_at')} = %s "
+           f"WHERE {qn('id')} = %s AND ({qn('latest_price_at')} IS NULL OR {qn('latest_price_at')} <= %s)")
+    rows = [(ops.adapt_decimalfield_value(quotes[pid].price, 12, 6), at, pid, at) for pid in pool_ids]
+    if rows:
+        with connection.cursor() as cursor:
+            cursor.executemany(sql, rows)
 
 
 def pricing_quotes_check(*, report: PricingReport, region: str) -> tuple[dict[str, PoolQuote], list[dict]]:
