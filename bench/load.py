@@ -21,7 +21,7 @@ rounds; counts summed), then the ratios server/ceiling. Exits non-zero only on a
 Every process it starts is stopped at the end by its process group, also on Ctrl-C or an error.
 Everything runs on 127.0.0.1.
 
-    python bench/load.py [--quick] [--rounds 3] [--duration 15] [--warmup 20] [--levels a,b,c] [--no-burst]
+    python bench/load.py [--quick] [--rounds 3] [--duration 15] [--warmup 60] [--levels a,b,c] [--no-burst]
 """
 import argparse
 import array
@@ -923,8 +923,9 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=15.0, help="seconds per round and target")
     parser.add_argument("--levels", default="a,b,c")
     parser.add_argument("--no-burst", action="store_true")
-    parser.add_argument("--warmup", type=float, default=20.0,
-                        help="seconds of the mix per target before measuring (the steady state; default 20)")
+    parser.add_argument("--warmup", type=float, default=60.0,
+                        help="seconds of the mix per target before measuring (the steady state: every "
+                             "worker has seen every agent; default 60)")
     parser.add_argument("--burst-agents", type=int, default=500)
     parser.add_argument("--burst-window", type=float, default=5.0)
     parser.add_argument("--burst-load", default="a", choices=sorted(LEVELS), help="steady load during the burst")
