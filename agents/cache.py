@@ -21,7 +21,6 @@ from spotbackend.hotcache import (
     LocalCache,
     hot_fill,
     hot_get,
-    hot_invalidate,
     hot_invalidate_on_commit,
     hot_pipeline,
     hot_value,
@@ -307,7 +306,3 @@ def agent_deleted(*, agent_pk) -> None:
 def agent_cache_clear_local() -> None:
     """Forget this process's owner map (tests)."""
     _owners.clear()
-
-
-def agent_cache_invalidate_now(*, agent_pk) -> None:
-    hot_invalidate(_config_key(agent_pk), _command_key(agent_pk), _signature_key(agent_pk))

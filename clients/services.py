@@ -3,7 +3,7 @@ import secrets
 from django.db import transaction
 
 from clients.models import Client, token_hash
-from clients.tokens import token_cache, token_cache_invalidate
+from clients.tokens import token_cache
 
 
 def _new_token() -> str:
@@ -45,9 +45,7 @@ def client_get_by_token(*, token: str) -> Client | None:
 def client_changed(*, client: Client) -> None:
     """Any change to a client (token, active flag, deletion) reaches every process's token cache
     (now, and again once it commits)."""
-    token_cache_invalidate()
-    if not transaction.get_autocommit():
-        transaction.on_commit(token_cache_invalidate)
+    token_cache.local.bump_on_commit()
 
 
 @transaction.atomic

@@ -93,11 +93,6 @@ def _call(fn, default=None):
         return default
 
 
-def hot_available() -> bool:
-    """Whether Redis is configured and not known to be failing (no network call)."""
-    return _breaker.get() is not None
-
-
 def hot_get(key: str) -> str | None:
     """The raw value (a dirty token included), or None when missing or Redis is unavailable."""
     return _call(lambda r: r.get(key))
@@ -136,19 +131,6 @@ def hot_invalidate_on_commit(*keys: str) -> None:
     hot_invalidate(*keys)
     if not transaction.get_autocommit():
         transaction.on_commit(lambda: hot_invalidate(*keys))
-
-
-def hot_token(key: str) -> str | None:
-    """A shared random token under `key` (created if missing): a version stamp that any process
-    can bump with `hot_invalidate`. None when Redis is unavailable."""
-
-    def run(r):
-        pipe = r.pipeline(transaction=False)
-        pipe.set(key, DIRTY_PREFIX + uuid.uuid4().hex, nx=True, ex=30 * 86400)
-        pipe.get(key)
-        return pipe.execute()[1]
-
-    return _call(run)
 
 
 class HotScript:

@@ -199,14 +199,11 @@ REDIS_URL = env("REDIS_URL", default="")
 REDIS_SOCKET_TIMEOUT = env.float("REDIS_SOCKET_TIMEOUT", default=0.25)
 REDIS_RETRY_SECONDS = env.float("REDIS_RETRY_SECONDS", default=5.0)
 # The agent hot path's caches (token -> client, agent config, "no pending command"): REDIS_URL, or
-# none (every answer from the database, tokens cached AUTH_EPOCH_CHECK_SECONDS at most).
+# none (every answer from the database).
 HOTCACHE_REDIS_URL = env("HOTCACHE_REDIS_URL", default=REDIS_URL)
-# How often each process checks whether any client changed (token rotated, deactivated): a rotated
-# token stops working everywhere within this many seconds.
-AUTH_EPOCH_CHECK_SECONDS = env.float("AUTH_EPOCH_CHECK_SECONDS", default=2.0)
 AUTH_CACHE_TTL = env.int("AUTH_CACHE_TTL", default=300)
-# The per-process layer in front of Redis (agent config, "no pending command", heartbeat
-# signatures): a change is seen by every process within this many seconds.
+# The per-process layer in front of Redis (token -> client, agent config, "no pending command",
+# heartbeat signatures): a change (a rotated token too) is seen by every process within this many seconds.
 HOT_LOCAL_CHECK_SECONDS = env.float("HOT_LOCAL_CHECK_SECONDS", default=1.0)
 # A web process hands its buffered heartbeats to Redis in one round trip at most this often.
 HEARTBEAT_BUFFER_SECONDS = env.float("HEARTBEAT_BUFFER_SECONDS", default=1.0)

@@ -51,7 +51,7 @@ def two_hosts(tmp_path):
         "DATABASE_URL": _database_url(),
         "HOTCACHE_REDIS_URL": TEST_REDIS_URL,
         "REDIS_URL": "",
-        "AUTH_EPOCH_CHECK_SECONDS": "1",
+        "HOT_LOCAL_CHECK_SECONDS": "1",
         "SPOTBACKEND_VAR_DIR": str(tmp_path),
         "DEBUG": "false",
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
