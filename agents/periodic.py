@@ -3,6 +3,7 @@ Kept apart from agents/tasks.py (notifications); registered with the worker thro
 from celery import shared_task
 
 from agents.services.heartbeats import heartbeats_flush
+from agents.services.price_writes import prices_flush
 from agents.services.replica_sweep import replicas_sweep
 from agents.services.retention import price_history_prune
 from agents.services.risk import pool_risk_analyze_all
@@ -29,8 +30,8 @@ def replica_lifecycle_sweep() -> dict:
 
 @shared_task(name="agents.periodic.heartbeats_flush", ignore_result=True)
 def heartbeats_flush_task() -> dict:
-    """Write the heartbeats kept in Redis to the database in bulk."""
-    return {"flushed": heartbeats_flush()}
+    """Write what the web processes wrote behind (heartbeats, pricing reports) to the database in bulk."""
+    return {"flushed": heartbeats_flush(), "price_samples": prices_flush()}
 
 
 @shared_task(name="agents.periodic.price_history_retention")

@@ -39,7 +39,7 @@ def scheduled_jobs() -> list[Job]:
         Job(
             name="Heartbeat flush",
             task="agents.periodic.heartbeats_flush",
-            description="Heartbeats kept in Redis are written to the database in bulk.",
+            description="Heartbeats and pricing reports kept in Redis are written to the database in bulk.",
             every_seconds=settings.HEARTBEAT_FLUSH_SECONDS,
         ),
         Job(

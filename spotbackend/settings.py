@@ -217,6 +217,9 @@ AGENT_NO_COMMAND_CACHE_TTL = env.int("AGENT_NO_COMMAND_CACHE_TTL", default=300)
 HEARTBEAT_WRITE_BEHIND = env.bool("HEARTBEAT_WRITE_BEHIND", default=True)
 HEARTBEAT_FLUSH_SECONDS = env.int("HEARTBEAT_FLUSH_SECONDS", default=5)
 HEARTBEAT_FLUSH_OVERDUE_SECONDS = env.int("HEARTBEAT_FLUSH_OVERDUE_SECONDS", default=30)
+# Pricing reports are queued in Redis and written by the same task in bulk (samples and latest prices
+# visible within HEARTBEAT_FLUSH_SECONDS; agents/services/price_writes.py). Off, or without Redis: at once.
+PRICE_WRITE_BEHIND = env.bool("PRICE_WRITE_BEHIND", default=True)
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
     CACHES = {

@@ -1,20 +1,18 @@
 """Market prices: the agents' pricing reports are the server's only source (docs/API.md §1.7)."""
-import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from django.db import OperationalError, connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from agents.locks import agent_lock
-from agents.models import Agent, OnDemandPriceSample, SpotPool, SpotPriceSample
+from agents.models import Agent, SpotPool, SpotPriceSample
 from agents.services.market import ondemand_ceiling, quote_problem, sample_time
 from agents.services.pools import pool_parse_id, region_of_az
+from agents.services.price_writes import PriceFacts, price_facts_store, pools_ensure, with_deadlock_retry
 
 V4_FALLBACK_ONDEMAND = Decimal("0.1")
-RETRY_ERRORS = (1213, 1205)  # MySQL/MariaDB: deadlock found; lock wait timeout exceeded
-RETRIES = 3
 
 
 @dataclass
@@ -51,72 +49,26 @@ def pool_price_at(*, pool_id: str, at: datetime) -> Decimal | None:
     return rows[0] if rows else None
 
 
-def _deadlock_retry(fn):
-    """Run `fn` (one short transaction) again on a deadlock or lock-wait timeout. A safety net only:
-    the statements below take their locks in one global order, so the cycle cannot form."""
-    if connection.in_atomic_block:  # inside the caller's transaction a retry cannot help
-        return fn()
-    for attempt in range(RETRIES):
-        try:
-            return fn()
-        except OperationalError as e:
-            if e.args[0] not in RETRY_ERRORS or attempt == RETRIES - 1:
-                raise
-            time.sleep(0.01 * (attempt + 1))
-
-
 def pricing_report_record(*, agent: Agent, report: PricingReport) -> dict:
-    """Upsert the pools, store samples once each (a resent report adds nothing), refresh latest prices.
+    """Check the quotes, store the report's prices (agents/services/price_writes.py: at once or written
+    behind; samples once each, a resent report adds nothing; latest prices only move forward) and, for
+    v3.2.0 agents, the agent's mode.
 
-    Agents in one region report the same pools in any order, thousands a minute, so this must not
-    deadlock (docs/PERFORMANCE.md, "Background jobs"). Every lock is taken in pool-id order, in short
-    steps that never hold one row while waiting for another row in the wrong order:
-    1. unknown pools: one INSERT IGNORE, pool-id order;
-    2. one short transaction appends the samples (INSERT IGNORE, pool-id order: the foreign-key checks
-       take shared locks on the pool rows in that order) and the on-demand quote;
-    3. each pool's latest price moves forward with one conditional single-row UPDATE, pool-id order,
-       each its own statement: a statement locking one row while holding none cannot close a cycle;
-    4. the agent's mode, when it changed, in its own transaction (agent row locked first).
     Quotes are checked first and sample times clamped to the server clock (agents/services/market.py):
-    other clients' decisions read these pools."""
+    other clients' decisions read these pools. Agents in one region report the same pools in any order,
+    thousands a minute, so nothing here may deadlock: prices are written with every lock in pool-id
+    order (price_writes), and the agent's mode, when it changed, in its own transaction (agent row first)."""
     now = timezone.now()
     observed_at = sample_time(reported=report.collected_at, now=now)
     region = report.region or region_of_az(report.az) or agent.region
     quotes, ignored = pricing_quotes_check(report=report, region=region)
     pool_ids = sorted(quotes)
 
-    if quotes:
-        existing = set(SpotPool.objects.filter(pk__in=pool_ids).values_list("pk", flat=True))
-        new_pools = []
-        for pid in pool_ids:
-            if pid not in existing:
-                # Type and AZ from the id alone: a quote's own fields cannot file a pool under another type.
-                instance_type, az = pool_parse_id(pid)
-                new_pools.append(SpotPool(id=pid, instance_type=instance_type, az=az, region=region_of_az(az) or region))
-        SpotPool.objects.bulk_create(new_pools, ignore_conflicts=True)
-
-    def append_samples():
-        with transaction.atomic():
-            SpotPriceSample.objects.bulk_create(
-                [SpotPriceSample(pool_id=pid, price=quotes[pid].price, observed_at=observed_at) for pid in pool_ids],
-                ignore_conflicts=True,
-            )
-            if report.on_demand_price is not None and report.instance_type and region:
-                OnDemandPriceSample.objects.bulk_create(
-                    [
-                        OnDemandPriceSample(
-                            instance_type=report.instance_type,
-                            region=region,
-                            price=report.on_demand_price,
-                            is_fallback=report.on_demand_is_fallback,
-                            observed_at=observed_at,
-                        )
-                    ],
-                    ignore_conflicts=True,
-                )
-
-    _deadlock_retry(append_samples)
-    _latest_prices_move(quotes=quotes, pool_ids=pool_ids, observed_at=observed_at)
+    ondemand = None
+    if report.on_demand_price is not None and report.instance_type and region:
+        ondemand = (report.instance_type, region, report.on_demand_price, report.on_demand_is_fallback)
+    price_facts_store(PriceFacts(at=observed_at, region=region, spot=[(pid, quotes[pid].price) for pid in pool_ids],
+                                 ondemand=ondemand))
 
     if report.instance_id and report.instance_id != agent.instance_id:
         from agents.services.instances import instance_is_known, instance_unknown_log
@@ -131,23 +83,9 @@ def pricing_report_record(*, agent: Agent, report: PricingReport) -> dict:
             i["pool_id"] == report.pool_id and i["reason"].startswith("price:") for i in ignored)
         pool_id = report.pool_id if report.mode == "spot" and own_pool else None
         if agent.current_mode != report.mode or agent.current_pool_id != pool_id:
-            _deadlock_retry(lambda: _agent_mode_record(agent=agent, mode=report.mode, pool_id=pool_id))
+            with_deadlock_retry(lambda: _agent_mode_record(agent=agent, mode=report.mode, pool_id=pool_id,
+                                                          region=region if pool_id in quotes else ""))
     return {"pools": len(quotes), "observed_at": observed_at, "ignored": ignored}
-
-
-def _latest_prices_move(*, quotes: dict, pool_ids: list[str], observed_at: datetime) -> None:
-    """Only move a pool's latest price forward in time (reports can arrive late or twice): one
-    single-row statement per pool, in pool-id order, each committed on its own (no row waits for
-    another). Plain SQL compiled once: the ORM built the same statement per pool at ~0.3 ms each."""
-    ops = connection.ops
-    table, qn = SpotPool._meta.db_table, ops.quote_name
-    at = ops.adapt_datetimefield_value(observed_at)
-    sql = (f"UPDATE {qn(table)} SET {qn('latest_price')} = %s, {qn('latest_price_at')} = %s "
-           f"WHERE {qn('id')} = %s AND ({qn('latest_price_at')} IS NULL OR {qn('latest_price_at')} <= %s)")
-    rows = [(ops.adapt_decimalfield_value(quotes[pid].price, 12, 6), at, pid, at) for pid in pool_ids]
-    if rows:
-        with connection.cursor() as cursor:
-            cursor.executemany(sql, rows)
 
 
 def pricing_quotes_check(*, report: PricingReport, region: str) -> tuple[dict[str, PoolQuote], list[dict]]:
@@ -177,7 +115,11 @@ def pricing_quotes_check(*, report: PricingReport, region: str) -> tuple[dict[st
     return quotes, ignored
 
 
-def _agent_mode_record(*, agent: Agent, mode: str, pool_id: str | None) -> None:
+def _agent_mode_record(*, agent: Agent, mode: str, pool_id: str | None, region: str) -> None:
+    """`region`: set when the pool is one of the report's kept quotes, which may still be queued
+    (written behind): the pool row is created first. Otherwise only an existing pool is recorded."""
+    if pool_id and region:
+        pools_ensure({pool_id: region})
     with transaction.atomic():
         locked = agent_lock(agent_id=agent.pk)
         if locked.instance_id != agent.instance_id:
