@@ -44,6 +44,7 @@ def _clear_cache(settings):
     from django.core.cache import cache
 
     from agents.cache import agent_cache_clear_local
+    from agents.services.market import stored_quotes_forget
     from clients.tokens import token_cache
     from spotbackend.hotcache import hot_client, hot_reset
 
@@ -53,6 +54,7 @@ def _clear_cache(settings):
     hot_client().flushdb()
     token_cache.clear()
     agent_cache_clear_local()
+    stored_quotes_forget()
     yield
     hot_reset()
 

@@ -160,6 +160,24 @@ def heartbeat_signature(*, instance_id: str, status: str, instance_type: str, az
 
 
 _signatures = LocalCache("sb:epoch:agents")  # bumped whenever any agent's state changes
+AGENT_FACTS = ("client_id", "instance_id", "current_mode", "current_pool_id", "region")
+
+
+def agent_facts_get(*, agent_pk) -> dict | None:
+    """The agent's primary instance, mode, pool and region (what a pricing report is checked against),
+    or None (unknown agent). Kept per process beside the heartbeat signatures, under the same epoch:
+    any save of the agent row or bulk state change drops them everywhere within HOT_LOCAL_CHECK_SECONDS.
+    A stale answer within that second is harmless there: the mode is written under the agent lock."""
+    key = ("facts", agent_pk)
+    facts = _signatures.get(key)  # reads the epoch before the database: a change meanwhile drops the fill
+    if facts is None:
+        from agents.models import Agent
+
+        facts = Agent.objects.filter(pk=agent_pk).values(*AGENT_FACTS).first()
+        if facts is None:
+            return None
+        _signatures.put(key, facts)
+    return facts
 _buffer: dict[str, float] = {}
 _buffer_lock = threading.Lock()
 _buffer_since = [float("inf")]

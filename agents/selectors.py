@@ -1,9 +1,12 @@
 """Reads the API needs, each a fixed, small number of queries. They return data (model instances,
 dicts of values); the output serializers in agents/api/outputs.py render it."""
+import uuid
+from dataclasses import dataclass
+
 from django.conf import settings
 from rest_framework.exceptions import NotFound
 
-from agents.cache import CONFIG_FIELDS, agent_config_cached, agent_config_fill, agent_owner_get
+from agents.cache import CONFIG_FIELDS, agent_config_cached, agent_config_fill, agent_facts_get, agent_owner_get
 from agents.models import Agent, Replica
 from agents.states import REPLICA_LIVE
 from agents.services.status import agent_effective_status
@@ -19,6 +22,27 @@ def agent_owned_pk(*, client, agent_id):
     if pk is None or agent_owner_get(agent_pk=pk) != client.pk:
         raise NotFound("Agent not found.")
     return pk
+
+
+@dataclass
+class ReportingAgent:
+    """What a pricing report needs of its agent, without loading the row (agents/cache.py)."""
+
+    pk: uuid.UUID
+    client_id: uuid.UUID
+    instance_id: str
+    current_mode: str
+    current_pool_id: str | None
+    region: str
+
+
+def agent_reporting(*, client, agent_id) -> ReportingAgent:
+    """The caller's own agent as a pricing report sees it, or 404."""
+    pk = agent_owned_pk(client=client, agent_id=agent_id)
+    facts = agent_facts_get(agent_pk=pk)
+    if facts is None:
+        raise NotFound("Agent not found.")
+    return ReportingAgent(pk=pk, **facts)
 
 
 def _config_from(agent_pk, values: dict) -> dict:

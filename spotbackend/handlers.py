@@ -1,5 +1,5 @@
 """Two middleware stacks in one WSGI application: the API (agents, dashboard, installers) does not
-pay for what only the admin uses (sessions, CSRF, users, messages, frame options): about 50 us of
+pay for what only the admin uses (static files, sessions, CSRF, users, messages, frame options): about 50 us of
 CPU per request, ~9 % of an agent call (docs/PERFORMANCE.md). Every other middleware runs on both."""
 from django.conf import settings
 from django.core.handlers.wsgi import WSGIHandler

@@ -108,8 +108,10 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
-# Only the admin needs these; /api/ and /health run without them (spotbackend/handlers.py).
+# Only the admin needs these; /api/ and /health run without them (spotbackend/handlers.py). WhiteNoise
+# serves /static/ (the admin's and the API docs pages' files), which never starts with /api/.
 ADMIN_ONLY_MIDDLEWARE = [
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -269,6 +271,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["spotbackend.authentication.IsClient"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["spotbackend.parsers.SafeJSONParser"],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "spotbackend.negotiation.JsonFirstNegotiation",
     "EXCEPTION_HANDLER": "spotbackend.exceptions.json_exception_handler",
     "COERCE_DECIMAL_TO_STRING": False,
     "UNAUTHENTICATED_USER": None,

@@ -7,7 +7,13 @@ from rest_framework.views import APIView
 from agents.api import outputs as o
 from agents.api import serializers as s
 from agents.models import Command
-from agents.selectors import agent_config, agent_config_for_client, agent_owned_pk, agent_with_status
+from agents.selectors import (
+    agent_config,
+    agent_config_for_client,
+    agent_owned_pk,
+    agent_reporting,
+    agent_with_status,
+)
 from agents.services.commands import command_mark_executed, commands_poll
 from agents.services.pricing import PoolQuote, PricingReport, pricing_is_fallback, pricing_report_record
 from agents.services.heartbeats import HeartbeatPayload, agent_heartbeat, agent_heartbeat_fast
@@ -125,7 +131,7 @@ class PricingReportApi(AgentApi):
 
     @extend_schema(request=s.PricingReportInput, responses=answers(o.PricingReportOutput, 404, *BODY_ERRORS))
     def post(self, request, agent_id):
-        agent = self.get_agent(agent_id)
+        agent = agent_reporting(client=request.user, agent_id=agent_id)
         data = parse(s.PricingReportInput, request)
         inst = data["instance"]
         v3 = "pricing" not in data

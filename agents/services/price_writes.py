@@ -26,6 +26,7 @@ from django.db import OperationalError, connection, transaction
 from django.utils.dateparse import parse_datetime
 
 from agents.models import OnDemandPriceSample, SpotPool, SpotPriceSample
+from agents.services.market import stored_quotes_forget
 from agents.services.pools import pool_parse_id, region_of_az
 from spotbackend.hotcache import HotScript
 
@@ -125,6 +126,8 @@ def price_facts_write(batch: list[PriceFacts]) -> int:
 
     if spot or ondemand:
         with_deadlock_retry(append)
+    if any(not fallback for _, (_, fallback) in ondemand):
+        stored_quotes_forget()  # this process reads the new real quotes at once
     latest: dict[str, tuple[datetime, Decimal]] = {}
     for (pid, at), price in spot:  # sorted by time within a pool: the last one is the newest
         latest[pid] = (at, price)

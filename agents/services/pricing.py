@@ -10,6 +10,7 @@ from agents.locks import agent_lock
 from agents.models import Agent, SpotPool, SpotPriceSample
 from agents.services.market import ondemand_ceiling, quote_problem, sample_time
 from agents.services.pools import pool_parse_id, region_of_az
+from agents.selectors import ReportingAgent
 from agents.services.price_writes import PriceFacts, price_facts_store, pools_ensure, with_deadlock_retry
 
 V4_FALLBACK_ONDEMAND = Decimal("0.1")
@@ -49,7 +50,7 @@ def pool_price_at(*, pool_id: str, at: datetime) -> Decimal | None:
     return rows[0] if rows else None
 
 
-def pricing_report_record(*, agent: Agent, report: PricingReport) -> dict:
+def pricing_report_record(*, agent: Agent | ReportingAgent, report: PricingReport) -> dict:
     """Check the quotes, store the report's prices (agents/services/price_writes.py: at once or written
     behind; samples once each, a resent report adds nothing; latest prices only move forward) and, for
     v3.2.0 agents, the agent's mode.
@@ -73,9 +74,10 @@ def pricing_report_record(*, agent: Agent, report: PricingReport) -> dict:
     if report.instance_id and report.instance_id != agent.instance_id:
         from agents.services.instances import instance_is_known, instance_unknown_log
 
-        if not instance_is_known(agent=agent, instance_id=report.instance_id):
+        row = agent if isinstance(agent, Agent) else Agent.objects.get(pk=agent.pk)
+        if not instance_is_known(agent=row, instance_id=report.instance_id):
             # The market prices above are facts whoever saw them; the phantom itself is only logged.
-            instance_unknown_log(agent=agent, instance_id=report.instance_id, source="pricing report")
+            instance_unknown_log(agent=row, instance_id=report.instance_id, source="pricing report")
     # v3.2.0 agents tell their mode only here; a report from a non-primary instance changes nothing.
     if report.instance_id and report.instance_id == agent.instance_id and report.mode in ("spot", "ondemand"):
         # The agent's own pool is its own fact, even when its quote was dropped as implausible.

@@ -98,13 +98,15 @@ def client_api(client_obj):
 
 
 def test_the_web_request_writes_nothing_when_queued(api, agent):
-    report(api, agent, timezone.now())  # the pools exist now
+    report(api, agent, timezone.now())  # the pools exist now; the agent's pool is recorded
     prices_flush()
+    report(api, agent, timezone.now())  # the steady state: nothing about the agent changes any more
     with CaptureQueriesContext(connection) as ctx:
         report(api, agent, timezone.now())
     writes = [q["sql"] for q in ctx.captured_queries if not q["sql"].lstrip().upper().startswith("SELECT")]
     assert writes == []
-    assert len(ctx.captured_queries) <= 2  # the agent, the stored on-demand quote (the plausibility ceiling)
+    # The agent's facts come from this process's cache; at most the stored on-demand quote is read.
+    assert len(ctx.captured_queries) <= 1
 
 
 def test_a_failed_flush_keeps_the_reports_for_the_next(api, agent, monkeypatch):
@@ -147,3 +149,21 @@ def test_an_unreadable_queued_report_is_dropped_not_blocking(api, agent):
     report(api, agent, timezone.now() - timedelta(minutes=1))
     assert prices_flush() == 3
     assert hot_client().llen(PENDING) == 0
+
+
+def test_the_reporting_agent_follows_a_switch_at_once(api, client_obj):
+    """The agent's primary instance and mode are cached per process for pricing reports; a
+    registration of the new instance drops them, so its first report is not a phantom's and records
+    the new mode."""
+    from agents.models import Agent, SystemEvent
+
+    agent_id = api.post("/api/agents/register", P.register_v4(token=client_obj.token), format="json").json()["agent_id"]
+    report(api, Agent.objects.get(pk=agent_id), timezone.now())  # caches the agent as i-0aaa1111, spot
+    api.post("/api/agents/register", P.register_v4(token=client_obj.token, instance_id="i-0bbb2222", mode="ondemand"),
+             format="json")
+    r = api.post(f"/api/agents/{agent_id}/pricing-report",
+                 P.pricing_v4(instance_id="i-0bbb2222", mode="spot", pool_id=C1), format="json")
+    assert r.status_code == 200
+    agent = Agent.objects.get(pk=agent_id)
+    assert (agent.instance_id, agent.current_mode, agent.current_pool_id) == ("i-0bbb2222", "spot", C1)
+    assert not SystemEvent.objects.filter(agent=agent, event_type="unknown_instance").exists()
