@@ -10,6 +10,7 @@ Redis entries are filled with a compare-and-set and have a TTL, so a lost invali
 unreachable at that moment) is bounded by the TTL. See docs/PERFORMANCE.md ("The hot path").
 """
 import json
+import logging
 import threading
 import time
 import uuid
@@ -26,11 +27,13 @@ from spotbackend.hotcache import (
     hot_value,
 )
 
+logger = logging.getLogger(__name__)
 MAX_OWNERS = 200_000
 NO_COMMAND = "none"
 
 _owners: dict[uuid.UUID, uuid.UUID] = {}
 _owners_lock = threading.Lock()
+_owners_preloaded = threading.Event()
 
 
 def _owner_key(agent_pk) -> str:
@@ -44,6 +47,11 @@ def agent_owner_get(*, agent_pk: uuid.UUID):
     owner = _owners.get(agent_pk)
     if owner is not None:
         return owner
+    if not _owners_preloaded.is_set():
+        _owners_preload()
+        owner = _owners.get(agent_pk)
+        if owner is not None:
+            return owner
     cached = hot_value(hot_get(_owner_key(agent_pk)))
     if cached is not None:
         owner = uuid.UUID(cached)
@@ -63,6 +71,29 @@ def agent_owner_remember(*, agent_pk, client_pk, shared: bool = True) -> None:
     _remember_locally(agent_pk, client_pk)
     if shared:
         hot_fill(_owner_key(agent_pk), seen=None, value=str(client_pk), ttl=settings.AGENT_OWNER_CACHE_TTL)
+
+
+def _owners_preload() -> None:
+    """Every agent's owner in one query, once per process (owners never change): a process that
+    starts does not ask Redis once per agent. Agents registered later are read one by one."""
+    if not _owners_lock.acquire(blocking=False):
+        return  # another thread is loading
+    try:
+        if _owners_preloaded.is_set():
+            return
+        _owners_preloaded.set()
+        from agents.models import Agent
+
+        try:
+            rows = list(Agent.objects.order_by().values_list("id", "client_id")[:MAX_OWNERS // 2])
+        except Exception:  # the database is unavailable: owners are read one by one
+            logger.exception("preloading agent owners failed")
+            return
+        if len(_owners) + len(rows) >= MAX_OWNERS:
+            _owners.clear()
+        _owners.update(rows)
+    finally:
+        _owners_lock.release()
 
 
 def _remember_locally(agent_pk, client_pk) -> None:
@@ -86,8 +117,17 @@ def _command_key(agent_pk) -> str:
 
 # --- config -------------------------------------------------------------------------------------
 
-_configs = LocalCache("sb:epoch:config")  # bumped only when a setting in the config changes
 CONFIG_FIELDS = ("enabled", "auto_switch_enabled", "auto_terminate_enabled", "manual_replica_enabled", "replica_count")
+
+
+def _load_configs() -> dict:
+    from agents.models import Agent
+
+    return {row["id"]: {name: row[name] for name in CONFIG_FIELDS}
+            for row in Agent.objects.order_by().values("id", *CONFIG_FIELDS).iterator(chunk_size=5000)}
+
+
+_configs = LocalCache("sb:epoch:config", loader=_load_configs)  # bumped only when a config setting changes
 
 
 def agent_config_cached(*, agent_pk) -> tuple[dict | None, str | None]:
@@ -111,7 +151,17 @@ def agent_config_fill(*, agent_pk, seen: str | None, values: dict) -> None:
 
 # --- open commands ------------------------------------------------------------------------------
 
-_no_commands = LocalCache("sb:epoch:commands")  # bumped whenever any command is saved
+def _load_no_commands() -> dict:
+    """True for every agent without a pending command (what a poll would find in the database)."""
+    from agents.models import Agent, Command, CommandStatus
+
+    pending = set(Command.objects.filter(is_open=True, status=CommandStatus.PENDING).order_by()
+                  .values_list("agent_id", flat=True))
+    return {pk: True for pk in Agent.objects.order_by().values_list("id", flat=True).iterator(chunk_size=5000)
+            if pk not in pending}
+
+
+_no_commands = LocalCache("sb:epoch:commands", loader=_load_no_commands)  # bumped whenever any command is saved
 
 
 def agent_has_no_command_cached(*, agent_pk) -> tuple[bool, str | None]:
@@ -159,7 +209,18 @@ def heartbeat_signature(*, instance_id: str, status: str, instance_type: str, az
     return "|".join((instance_id, status, instance_type, az, mode))
 
 
-_signatures = LocalCache("sb:epoch:agents")  # bumped whenever any agent's state changes
+def _load_signatures() -> dict:
+    """The heartbeat signature of every agent whose row has one (as `agent_cache_warm` fills it)."""
+    from agents.models import Agent
+
+    rows = (Agent.objects.order_by().filter(current_mode__in=("spot", "ondemand")).exclude(instance_id="")
+            .exclude(instance_type="").exclude(az="")
+            .values_list("id", "instance_id", "status", "instance_type", "az", "current_mode"))
+    return {pk: heartbeat_signature(instance_id=i, status=st, instance_type=t, az=az, mode=m)
+            for pk, i, st, t, az, m in rows.iterator(chunk_size=5000)}
+
+
+_signatures = LocalCache("sb:epoch:agents", loader=_load_signatures)  # bumped whenever any agent's state changes
 AGENT_FACTS = ("client_id", "instance_id", "current_mode", "current_pool_id", "region")
 
 
@@ -322,5 +383,9 @@ def agent_deleted(*, agent_pk) -> None:
 
 
 def agent_cache_clear_local() -> None:
-    """Forget this process's owner map (tests)."""
+    """Forget this process's owner map and buffered heartbeats (tests)."""
     _owners.clear()
+    _owners_preloaded.clear()
+    with _buffer_lock:
+        _buffer.clear()
+        _buffer_since[0] = float("inf")

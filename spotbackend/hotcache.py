@@ -20,6 +20,9 @@ from django.db import transaction
 logger = logging.getLogger(__name__)
 
 DIRTY_PREFIX = "~"  # cached values are JSON or plain words and never start with it
+# A local layer with a loader reloads everything at most this often: where the epoch moves faster
+# (a busy fleet's agent rows), entries are read one by one in between.
+PRELOAD_MIN_SECONDS = 30.0
 
 _CAS_FILL = """
 local cur = redis.call('GET', KEYS[1])
@@ -173,11 +176,19 @@ class LocalCache:
     _lock = threading.Lock()
     _checked_at = float("-inf")
 
-    def __init__(self, epoch_key: str, max_entries: int = 200_000):
+    def __init__(self, epoch_key: str, max_entries: int = 200_000, loader=None):
+        """`loader`: () -> {key: value} of every entry, read from the database. When given, the first
+        miss under an epoch loads them all in one query (at most every PRELOAD_MIN_SECONDS), so a
+        process that starts, or whose epoch moved, does not ask Redis once per key."""
         self.epoch_key = epoch_key
         self.max_entries = max_entries
         self.entries: dict = {}
         self.epoch: str | None = None
+        self.loader = loader
+        self.loaded_epoch: str | None = None
+        self.loaded_at = float("-inf")
+        self.load_lock = threading.Lock()
+        self.missed = threading.local()  # the epoch of this thread's last miss
         LocalCache._all.append(self)
 
     @classmethod
@@ -204,14 +215,46 @@ class LocalCache:
 
     def get(self, key):
         LocalCache.check_epochs()
-        return self.entries.get(key)
+        value = self.entries.get(key)
+        if value is None and self.loader is not None and self.epoch is not None and self.loaded_epoch != self.epoch:
+            self._preload()
+            value = self.entries.get(key)
+        if value is None:
+            self.missed.epoch = self.epoch
+        return value
+
+    def _preload(self) -> None:
+        """Load every entry under the epoch known now (read before the database, like every fill: a
+        change that commits meanwhile moves the epoch and the next check drops what was loaded)."""
+        if not self.load_lock.acquire(blocking=False):
+            return  # another thread is loading: this one asks Redis meanwhile
+        try:
+            epoch, now = self.epoch, time.monotonic()
+            if self.loaded_epoch == epoch or now - self.loaded_at < PRELOAD_MIN_SECONDS:
+                return
+            self.loaded_epoch, self.loaded_at = epoch, now
+            try:
+                loaded = self.loader()
+            except Exception:  # the database is unavailable: entries are read one by one
+                logger.exception("preloading %s failed", self.epoch_key)
+                return
+            with LocalCache._lock:  # check_epochs swaps entries and epoch under it
+                if self.epoch == epoch and len(loaded) + len(self.entries) < self.max_entries:
+                    self.entries.update(loaded)
+        finally:
+            self.load_lock.release()
 
     def put(self, key, value) -> None:
-        if self.epoch is None:
-            return  # epoch unknown (no Redis): nothing local can be trusted beyond this check
-        if len(self.entries) >= self.max_entries:
-            self.entries = {}
-        self.entries[key] = value
+        """Keep a value this thread read after its last miss here; dropped if the epoch moved since
+        that miss (the value may predate the change that moved it)."""
+        with LocalCache._lock:
+            if self.epoch is None:
+                return  # epoch unknown (no Redis): nothing local can be trusted beyond this check
+            if getattr(self.missed, "epoch", self.epoch) != self.epoch:
+                return
+            if len(self.entries) >= self.max_entries:
+                self.entries = {}
+            self.entries[key] = value
 
     def discard(self, key) -> None:
         self.entries.pop(key, None)
@@ -230,6 +273,7 @@ class LocalCache:
     def clear_all(cls) -> None:
         for cache in cls._all:
             cache.entries, cache.epoch = {}, None
+            cache.loaded_epoch, cache.loaded_at = None, float("-inf")
         cls._checked_at = float("-inf")
 
 

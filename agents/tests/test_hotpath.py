@@ -56,6 +56,9 @@ def test_steady_state_costs_at_most_one_statement(api, agent, name, most):
 
 
 def test_steady_state_cost_does_not_grow_with_the_fleet(api, client_obj, agent):
+    from agents.cache import agent_cache_warm
+
+    agent_cache_warm(agent_pk=agent.pk)  # as a registration does: Redis knows the agent
     for name, call in calls(api, agent).items():
         call()
         before, _ = queries_of(call)
@@ -99,6 +102,7 @@ def test_heartbeats_are_written_behind_and_flushed_once(api, agent):
 def test_a_swept_agent_comes_back_online_on_its_next_heartbeat(api, agent):
     url = f"/api/agents/{agent.pk}/heartbeat"
     api.post(url, payloads.heartbeat(), format="json")  # signature cached
+    heartbeats_flush()
     old = timezone.now() - timedelta(hours=1)
     Agent.objects.filter(pk=agent.pk).update(last_heartbeat_at=old)
     assert agents_mark_stale_offline() == 1
@@ -321,15 +325,61 @@ def test_redis_holds_nothing_it_cannot_lose():
     assert 0 < hot_client().ttl("sb:test:ttl2") <= 30
 
 
+def as_if_preloaded() -> None:
+    """This process preloaded its local layers a moment ago (before the agents of the test existed):
+    what it has not seen is read one key at a time, from Redis first."""
+    from agents.cache import _owners_preloaded
+    from spotbackend.hotcache import LocalCache
+
+    _owners_preloaded.set()
+    for cache in LocalCache._all:
+        cache.loaded_at = time.monotonic()
+
+
 def test_agent_owner_is_shared_through_redis(client_obj, agent):
     """A process that never saw the agent learns its owner from Redis, without a query."""
     from agents.cache import agent_cache_clear_local, agent_owner_get
 
+    as_if_preloaded()  # this process loaded the owners before the agent registered
     assert agent_owner_get(agent_pk=agent.pk) == client_obj.pk  # one query, then shared
     agent_cache_clear_local()  # another process: empty local map
+    as_if_preloaded()
     with CaptureQueriesContext(connection) as ctx:
         assert agent_owner_get(agent_pk=agent.pk) == client_obj.pk
     assert len(ctx.captured_queries) == 0
+
+
+def test_a_starting_process_loads_every_owner_in_one_query(client_obj, other_client):
+    from agents.cache import agent_cache_clear_local, agent_owner_get
+
+    agents = AgentFactory.create_batch(5, client=client_obj) + AgentFactory.create_batch(5, client=other_client)
+    agent_cache_clear_local()
+    with CaptureQueriesContext(connection) as ctx:
+        owners = [agent_owner_get(agent_pk=a.pk) for a in agents]
+    assert owners == [a.client_id for a in agents]
+    assert len(ctx.captured_queries) == 1
+
+
+@pytest.mark.parametrize("name", ["heartbeat", "config", "pending"])
+def test_a_starting_process_preloads_its_local_layers(api, client_obj, agent, name):
+    """After a restart (or an epoch change) one query per layer serves every agent, not one each."""
+    others = [AgentFactory(client=client_obj, instance_id=f"i-0bbb000{n}", az="us-east-1a", current_mode="spot")
+              for n in range(4)]
+    fleet = [agent, *others]
+
+    def call(a):
+        return {
+            "heartbeat": lambda: api.post(f"/api/agents/{a.pk}/heartbeat",
+                                          payloads.heartbeat(instance_id=a.instance_id), format="json"),
+            "config": lambda: api.get(f"/api/agents/{a.pk}/config"),
+            "pending": lambda: api.get(f"/api/agents/{a.pk}/pending-commands?instance_id={a.instance_id}"),
+        }[name]
+
+    hot_reset()  # a new process: nothing local
+    hot_client().flushdb()  # ...and Redis cold too, so only the preload can answer
+    counts = [queries_of(call(a))[0] for a in fleet]
+    assert counts[1:] == [0, 0, 0, 0], counts  # the first call loaded the whole layer
+    assert counts[0] <= 4  # the token, the owners and the layer itself (two for pending commands)
 
 
 def test_a_registered_agent_costs_no_owner_query(api, client_obj):
@@ -340,6 +390,7 @@ def test_a_registered_agent_costs_no_owner_query(api, client_obj):
     agent_cache_clear_local()
     api.get(f"/api/agents/{agent_id}/config")  # fills the config cache
     agent_cache_clear_local()
+    as_if_preloaded()
     count, _ = queries_of(lambda: api.get(f"/api/agents/{agent_id}/config"))
     assert count == 0
 
@@ -354,6 +405,7 @@ def test_a_registration_warms_the_shared_caches(api, client_obj):
     from spotbackend.hotcache import LocalCache
 
     LocalCache.clear_all()
+    as_if_preloaded()
     assert api.get("/api/client/validate").status_code == 200  # this process learns the token once
     for name, call in {
         "heartbeat": lambda: api.post(f"/api/agents/{agent_id}/heartbeat", payloads.heartbeat(), format="json"),
