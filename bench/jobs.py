@@ -358,13 +358,17 @@ def main():
         parser.error("--reuse needs the --now of the run that seeded the database")
     print(f"database: {connection.vendor}, " + ("reusing a kept database..." if args.reuse else
                                                  "creating a throwaway database..."), flush=True)
-    connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=args.reuse)
+    connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=args.reuse, serialize=False)
     try:
         from datetime import datetime
 
         now = datetime.fromisoformat(args.now) if args.now else timezone.now()
         if args.reuse:
-            print("reused: " + ", ".join(f"{k}={v}" for k, v in table_counts().items()), flush=True)
+            counts = table_counts()
+            if not counts["spot_pools"]:
+                args.reuse = False  # an empty database made just now: not kept
+                raise SystemExit(f"no seeded database {connection.settings_dict['NAME']} to reuse (a --keep run makes one)")
+            print("reused: " + ", ".join(f"{k}={v}" for k, v in counts.items()), flush=True)
         else:
             counts = seed(args, now)
             print("seeded: " + ", ".join(f"{k}={v}" for k, v in counts.items()), flush=True)
