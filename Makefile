@@ -1,6 +1,6 @@
 # `make run`: the server on $PORT (default 5000) with embedded defaults. `make test`: the test suite on
 # MariaDB ($TEST_DATABASE_URL) and Redis ($TEST_REDIS_URL), started privately when they do not answer.
-# `make bench`: load benchmark against the empty-view ceiling (docs/PERFORMANCE.md).
+# `make bench`: load benchmark against the empty-view ceiling, background jobs, idle cost (docs/PERFORMANCE.md).
 VENV ?= .venv
 
 .PHONY: run test bench bench-inprocess check
@@ -16,11 +16,13 @@ check:
 	DEBUG=true $(VENV)/bin/python manage.py makemigrations --check --dry-run
 
 # The load benchmark (gunicorn + Celery on MariaDB and Redis beside the empty-view ceiling), then the
-# background jobs' timings when bench/jobs.py exists: docs/PERFORMANCE.md. BENCH_ARGS=--quick for a smoke run.
+# background jobs' timings, then the idle cost (CPU of web, worker and beat with 10,000 agents and no
+# traffic): docs/PERFORMANCE.md. BENCH_ARGS=--quick for a smoke run of the load benchmark.
 bench:
 	scripts/bootstrap
 	$(VENV)/bin/python bench/load.py $(BENCH_ARGS)
-	@if [ -f bench/jobs.py ]; then $(VENV)/bin/python bench/jobs.py; else echo "bench/jobs.py not present: background jobs not timed"; fi
+	$(VENV)/bin/python bench/jobs.py
+	$(VENV)/bin/python bench/idle.py
 
 # Per-call latency and query counts in-process (no HTTP): where a call's time goes.
 bench-inprocess:

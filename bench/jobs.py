@@ -8,6 +8,7 @@ counts C-level result buffers too, which tracemalloc would miss). Not a test: it
 
 Usage: python bench/jobs.py [--clients 1000] [--agents-per-client 10] [--pools 5000] [--spot-hours 24]
        [--keep]  (keep the database afterwards, e.g. to EXPLAIN queries by hand)
+       [--reuse --now T]  (time the jobs again on the database a --keep run with --now T left)
 """
 import argparse
 import gc
@@ -197,14 +198,28 @@ def seed(args, now) -> dict:
                    f"k{n}", "", end - timedelta(minutes=3 * n), 1, "detected", "{}", now)
                   for n, i in enumerate(rnd.sample(spot_inst, 400))])
     _exec("ANALYZE TABLE spot_price_samples, ondemand_price_samples, instances, agents, spot_pools")
+    counts = table_counts()
+    counts["seconds"] = round(time.perf_counter() - t0, 1)
+    return counts
+
+
+def table_counts() -> dict:
     counts = {}
     for table in ("clients", "agents", "spot_pools", "spot_price_samples", "ondemand_price_samples", "instances",
                   "switches", "termination_events"):
         with connection.cursor() as c:
             c.execute(f"SELECT COUNT(*) FROM {table}")
             counts[table] = c.fetchone()[0]
-    counts["seconds"] = round(time.perf_counter() - t0, 1)
     return counts
+
+
+def risk_reset(now) -> None:
+    """On reused data: forget the slot's analyses and the pools' verdicts, so that the next risk run is
+    a first run of its slot again (every row inserted, every pool row written)."""
+    from agents.services.risk import risk_slot
+
+    _exec("DELETE FROM pool_risk_analysis WHERE analyzed_at = %s", [risk_slot(now).replace(tzinfo=None)])
+    _exec("UPDATE spot_pools SET risk_score = NULL, risk_recommendation = ''")
 
 
 def _child(job, now, pipe):
@@ -324,6 +339,10 @@ def main():
     parser.add_argument("--spot-hours", type=int, default=24)
     parser.add_argument("--days", type=int, default=30, help="days of on-demand quotes and instance history")
     parser.add_argument("--keep", action="store_true")
+    parser.add_argument("--reuse", action="store_true",
+                        help="use the database an earlier --keep run left (same --db), without seeding, and keep "
+                             "it; pass that run's --now. Seeding leaves InnoDB busy for a while (purge, page "
+                             "flushing), which the jobs timed right after it pay for")
     parser.add_argument("--now", help="ISO time the data ends at (default: now); fixed = comparable runs")
     parser.add_argument("--db", default="bench_jobs", help="name prefix of the throwaway database")
     parser.add_argument("--jobs", default="risk,savings,day,stats,sweep",
@@ -335,17 +354,29 @@ def main():
     setup_test_environment()
     old_name = connection.settings_dict["NAME"]
     connection.settings_dict.setdefault("TEST", {})["NAME"] = f"{args.db}_{old_name.rsplit('/', 1)[-1]}"
-    print(f"database: {connection.vendor}, creating a throwaway database...", flush=True)
-    connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
+    if args.reuse and not args.now:
+        parser.error("--reuse needs the --now of the run that seeded the database")
+    print(f"database: {connection.vendor}, " + ("reusing a kept database..." if args.reuse else
+                                                 "creating a throwaway database..."), flush=True)
+    connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=args.reuse, serialize=False)
     try:
         from datetime import datetime
 
         now = datetime.fromisoformat(args.now) if args.now else timezone.now()
-        counts = seed(args, now)
-        print("seeded: " + ", ".join(f"{k}={v}" for k, v in counts.items()), flush=True)
+        if args.reuse:
+            counts = table_counts()
+            if not counts["spot_pools"]:
+                args.reuse = False  # an empty database made just now: not kept
+                raise SystemExit(f"no seeded database {connection.settings_dict['NAME']} to reuse (a --keep run makes one)")
+            print("reused: " + ", ".join(f"{k}={v}" for k, v in counts.items()), flush=True)
+        else:
+            counts = seed(args, now)
+            print("seeded: " + ", ".join(f"{k}={v}" for k, v in counts.items()), flush=True)
         print(f"\n{'job':44} {'time':>10} {'SQL':>16} {'peak RSS growth':>11}")
         jobs = set(args.jobs.split(","))
         if "risk" in jobs:
+            if args.reuse:
+                risk_reset(now)
             run_job("pool risk analysis (all pools)", job_risk, now)
             run_job("pool risk analysis (again, same slot)", job_risk, now)
         if "savings" in jobs:
@@ -360,7 +391,7 @@ def main():
         if "sweep" in jobs:
             run_job("stale-agent sweep (1,000 stale agents)", job_sweep, now + timedelta(seconds=1))
     finally:
-        if args.keep:
+        if args.keep or args.reuse:
             print(f"kept database {connection.settings_dict['NAME']}")
         else:
             connection.creation.destroy_test_db(old_name, verbosity=0)

@@ -162,3 +162,38 @@ def test_one_writer_the_risk_run_keeps_what_a_rebalance_signalled(api, client_ob
         pool_risk_analyze_all(now=now + timedelta(minutes=15 * run))
         assert SpotPool.objects.get(pk=pool.pk).risk_recommendation == "caution"
     assert PoolRiskAnalysis.objects.filter(pool=pool).first().metadata["rebalance_recommendations"] == 2
+
+
+def test_a_rerun_of_the_slot_updates_changed_rows_in_place(pools, now, monkeypatch):
+    """The analyses are written with one upsert per batch and the pools with one CASE statement per
+    chunk: a rerun in the same slot after a new sample rewrites that pool's row (same row, new values)
+    and its pool fields, and leaves the unchanged pool's row alone. Chunks of two pools here, so the
+    statements' pairing of ids and values is checked across chunks."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from agents.services import price_lines, risk
+
+    monkeypatch.setattr(risk, "chunks", lambda items: price_lines.chunks(items, 2))
+    calm, risky = pools
+    third = SpotPoolFactory(az="us-east-1c", latest_price=D("0.06"), latest_price_at=now)
+    SpotPriceSampleFactory(pool=third, price=D("0.06"), observed_at=now - timedelta(hours=1))
+    pool_risk_analyze_all(now=now)
+    before = {r["pool_id"]: r for r in PoolRiskAnalysis.objects.values()}
+    SpotPriceSampleFactory(pool=calm, price=D("0.04"), observed_at=now)  # in the window of a rerun, not the first run
+    with CaptureQueriesContext(connection) as ctx:
+        pool_risk_analyze_all(now=now + timedelta(seconds=5))
+    after = {r["pool_id"]: r for r in PoolRiskAnalysis.objects.values()}
+    assert set(after) == {calm.pk, risky.pk, third.pk}
+    assert after[risky.pk] == before[risky.pk] and after[third.pk] == before[third.pk]
+    new, old = after[calm.pk], before[calm.pk]
+    assert (new["id"], new["created_at"], new["analyzed_at"]) == (old["id"], old["created_at"], old["analyzed_at"])
+    assert new["max_price_24h"] == D("0.04") and new["metadata"]["samples"] == 4 and new["volatility"] > 0
+    assert new["risk_score"] != old["risk_score"]
+    inserts = [q["sql"] for q in ctx if q["sql"].startswith("INSERT INTO `pool_risk_analysis`")]
+    assert len(inserts) == 1 and calm.pk in inserts[0] and risky.pk not in inserts[0]
+    for pool in SpotPool.objects.all():
+        row = after[pool.pk]
+        assert (pool.risk_score, pool.risk_recommendation) == (row["risk_score"], row["recommendation"])
+    # Three different scores (calm 0.1998, risky 0.3, third 0.0857): the CASE gave each pool its own.
+    assert len({after[p]["risk_score"] for p in after}) == 3
