@@ -188,7 +188,7 @@ class LocalCache:
         self.loaded_epoch: str | None = None
         self.loaded_at = float("-inf")
         self.load_lock = threading.Lock()
-        self.missed = threading.local()  # the epoch of this thread's last miss
+        self.read_under = threading.local()  # the epoch at this thread's last get
         LocalCache._all.append(self)
 
     @classmethod
@@ -219,8 +219,7 @@ class LocalCache:
         if value is None and self.loader is not None and self.epoch is not None and self.loaded_epoch != self.epoch:
             self._preload()
             value = self.entries.get(key)
-        if value is None:
-            self.missed.epoch = self.epoch
+        self.read_under.epoch = self.epoch  # what a fill after this read may be kept under
         return value
 
     def _preload(self) -> None:
@@ -245,12 +244,12 @@ class LocalCache:
             self.load_lock.release()
 
     def put(self, key, value) -> None:
-        """Keep a value this thread read after its last miss here; dropped if the epoch moved since
-        that miss (the value may predate the change that moved it)."""
+        """Keep a value this thread read after its last `get` here; dropped if the epoch moved since
+        that get (the value may predate the change that moved it)."""
         with LocalCache._lock:
             if self.epoch is None:
                 return  # epoch unknown (no Redis): nothing local can be trusted beyond this check
-            if getattr(self.missed, "epoch", self.epoch) != self.epoch:
+            if getattr(self.read_under, "epoch", self.epoch) != self.epoch:
                 return
             if len(self.entries) >= self.max_entries:
                 self.entries = {}

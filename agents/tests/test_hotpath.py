@@ -414,3 +414,21 @@ def test_a_registration_warms_the_shared_caches(api, client_obj):
     }.items():
         count, _ = queries_of(call)
         assert count == 0, name
+
+
+def test_a_fill_that_raced_an_epoch_change_is_not_kept_locally():
+    """A value read under one epoch must not be kept after a change moved it (it may be older)."""
+    from spotbackend.hotcache import LocalCache
+
+    cache = LocalCache("sb:test:epoch")
+    try:
+        assert cache.get("k") is None  # a miss under the current epoch; the caller reads the database...
+        cache.bump()  # ...while a change moves the epoch (here or on another host)
+        LocalCache._checked_at = float("-inf")
+        LocalCache.check_epochs()
+        cache.put("k", "old")  # ...and the caller's fill arrives afterwards
+        assert cache.get("k") is None
+        cache.put("k", "new")  # read after the change: kept
+        assert cache.get("k") == "new"
+    finally:
+        LocalCache._all.remove(cache)
