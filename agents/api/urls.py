@@ -1,13 +1,19 @@
 from django.urls import path
 
 from agents.api import dashboard, interruptions, replicas, views
+from spotbackend.hotroutes import hot_route
 
 # Literal routes before <agent_id> routes; no trailing slashes (docs/API.md §0).
 urlpatterns = [
     path("agents/register", views.RegisterApi.as_view(), name="agent-register"),
-    path("agents/<str:agent_id>/heartbeat", views.HeartbeatApi.as_view(), name="agent-heartbeat"),
-    path("agents/<str:agent_id>/config", views.ConfigApi.as_view(), name="agent-config"),
-    path("agents/<str:agent_id>/pending-commands", views.PendingCommandsApi.as_view(), name="agent-pending-commands"),
+    # The three frequent calls: the ordinary call skips DRF's dispatch (spotbackend/hotroutes.py).
+    path("agents/<str:agent_id>/heartbeat", hot_route(views.HeartbeatApi, views.heartbeat_hot, method="POST",
+                                                      with_body=True), name="agent-heartbeat"),
+    path("agents/<str:agent_id>/config", hot_route(views.ConfigApi, views.config_answer, method="GET"),
+         name="agent-config"),
+    path("agents/<str:agent_id>/pending-commands",
+         hot_route(views.PendingCommandsApi, views.pending_commands_answer, method="GET"),
+         name="agent-pending-commands"),
     path(
         "agents/<str:agent_id>/commands/<str:command_id>/executed",
         views.CommandExecutedApi.as_view(),

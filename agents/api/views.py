@@ -19,7 +19,7 @@ from agents.services.pricing import PoolQuote, PricingReport, pricing_is_fallbac
 from agents.services.heartbeats import HeartbeatPayload, agent_heartbeat, agent_heartbeat_fast
 from agents.services.registration import RegisterPayload, agent_register
 from agents.services.switches import SwitchReport, SwitchSide, switch_report_record
-from spotbackend.api import BODY_ERRORS, AgentApi, answers, clean, parse, parse_uuid, render
+from spotbackend.api import BODY_ERRORS, AgentApi, agent_get_for_client, answers, clean, parse, parse_uuid, render
 
 
 class RegisterApi(APIView):
@@ -60,12 +60,22 @@ class HeartbeatApi(AgentApi):
     @extend_schema(request=s.HeartbeatInput, responses=answers(o.HeartbeatOutput, 404, *BODY_ERRORS))
     def post(self, request, agent_id):
         agent_pk = agent_owned_pk(client=request.user, agent_id=agent_id)
-        data = parse(s.HeartbeatInput, request)
-        payload = HeartbeatPayload(**clean(data, "status", "instance_id", "instance_type", "mode", "az"))
-        if agent_heartbeat_fast(client=request.user, agent_pk=agent_pk, payload=payload):
-            return Response(render(o.HeartbeatOutput, {"recorded_as": "primary"}))
-        outcome = agent_heartbeat(agent=self.get_agent(agent_pk), payload=payload)
-        return Response(render(o.HeartbeatOutput, {"recorded_as": outcome}))
+        return Response(heartbeat_answer(client=request.user, agent_pk=agent_pk, data=parse(s.HeartbeatInput, request)))
+
+
+def heartbeat_answer(*, client, agent_pk, data: dict) -> dict:
+    payload = HeartbeatPayload(**clean(data, "status", "instance_id", "instance_type", "mode", "az"))
+    if agent_heartbeat_fast(client=client, agent_pk=agent_pk, payload=payload):
+        return render(o.HeartbeatOutput, {"recorded_as": "primary"})
+    outcome = agent_heartbeat(agent=agent_get_for_client(client=client, agent_id=agent_pk), payload=payload)
+    return render(o.HeartbeatOutput, {"recorded_as": outcome})
+
+
+def heartbeat_hot(request, client, body, agent_id):
+    """HeartbeatApi for the ordinary call (spotbackend/hotroutes.py); None: the DRF view answers."""
+    agent_pk = agent_owned_pk(client=client, agent_id=agent_id)
+    data = s.HeartbeatInput.fast_parse(body)
+    return None if data is None else heartbeat_answer(client=client, agent_pk=agent_pk, data=data)
 
 
 class ConfigApi(AgentApi):
@@ -73,8 +83,11 @@ class ConfigApi(AgentApi):
 
     @extend_schema(responses=answers(o.AgentConfigSerializer, 404))
     def get(self, request, agent_id):
-        config = agent_config_for_client(client=request.user, agent_id=agent_id)
-        return Response(render(o.AgentConfigSerializer, config))
+        return Response(config_answer(request, request.user, None, agent_id))
+
+
+def config_answer(request, client, body, agent_id) -> dict:
+    return render(o.AgentConfigSerializer, agent_config_for_client(client=client, agent_id=agent_id))
 
 
 class PendingCommandsApi(AgentApi):
@@ -85,9 +98,13 @@ class PendingCommandsApi(AgentApi):
         responses=answers(o.PendingCommandsOutput, 404),
     )
     def get(self, request, agent_id):
-        instance_id = request.query_params.get("instance_id", "")
-        commands = commands_poll(client=request.user, agent_id=agent_id, instance_id=instance_id)
-        return Response(render(o.PendingCommandsOutput, {"commands": commands}))
+        return Response(pending_commands_answer(request, request.user, None, agent_id))
+
+
+def pending_commands_answer(request, client, body, agent_id) -> dict:
+    """Claims the agent's pending command: nothing after the claim can fail but rendering it."""
+    commands = commands_poll(client=client, agent_id=agent_id, instance_id=request.GET.get("instance_id", ""))
+    return render(o.PendingCommandsOutput, {"commands": commands})
 
 
 def _command_pk(command_id):

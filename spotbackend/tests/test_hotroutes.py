@@ -1,0 +1,84 @@
+"""spotbackend/hotroutes.py: the ordinary heartbeat, config and pending-commands calls skip DRF's
+dispatch and answer exactly what the DRF view answers; every other call is the DRF view's."""
+from unittest import mock
+
+import pytest
+from rest_framework.views import APIView
+
+from agents.tests import payloads
+from agents.tests.factories import AgentFactory
+from conftest import bearer
+
+pytestmark = pytest.mark.django_db
+
+DRF_ONLY = "application/json; q=0.9"  # an Accept header the hot route leaves to DRF's negotiation
+
+
+@pytest.fixture
+def agent(client_obj):
+    return AgentFactory(client=client_obj, instance_id="i-0aaa1111", az="us-east-1a", current_mode="spot")
+
+
+def routes(agent):
+    return {
+        "heartbeat": ("post", f"/api/agents/{agent.pk}/heartbeat", payloads.heartbeat()),
+        "config": ("get", f"/api/agents/{agent.pk}/config", None),
+        "pending": ("get", f"/api/agents/{agent.pk}/pending-commands?instance_id=i-0aaa1111", None),
+    }
+
+
+def send(api, method, url, body, **headers):
+    if method == "post":
+        return api.post(url, body, format="json", **headers)
+    return api.get(url, **headers)
+
+
+@pytest.mark.parametrize("name", ["heartbeat", "config", "pending"])
+def test_the_ordinary_call_skips_drf_and_answers_the_same(api, agent, name):
+    method, url, body = routes(agent)[name]
+    via_drf = send(api, method, url, body, HTTP_ACCEPT=DRF_ONLY)
+    with mock.patch.object(APIView, "dispatch", side_effect=AssertionError("DRF dispatch on the hot route")):
+        hot = send(api, method, url, body, HTTP_ACCEPT="*/*")
+    assert hot.status_code == via_drf.status_code == 200
+    assert hot["Content-Type"] == via_drf["Content-Type"] == "application/json"
+    assert hot.json() == via_drf.json()
+
+
+@pytest.mark.parametrize("name", ["heartbeat", "config", "pending"])
+@pytest.mark.parametrize("case,status", [
+    ("no token", 401), ("unknown token", 401), ("malformed header", 401), ("inactive client", 403),
+    ("another client's agent", 404), ("malformed id", 404),
+])
+def test_every_other_call_is_the_drf_views(api, client_obj, other_client, agent, name, case, status):
+    method, url, body = routes(agent)[name]
+    headers = {}
+    if case == "no token":
+        api.credentials()
+    elif case == "unknown token":
+        api.credentials(HTTP_AUTHORIZATION="Bearer not-a-token")
+    elif case == "malformed header":
+        api.credentials(HTTP_AUTHORIZATION=f"Bearer {client_obj.token} extra")
+    elif case == "inactive client":
+        client_obj.is_active = False
+        client_obj.save()
+    elif case == "another client's agent":
+        api = bearer(other_client)
+    elif case == "malformed id":
+        url = url.replace(str(agent.pk), "None")
+    r = send(api, method, url, body, **headers)
+    assert r.status_code == status, r.content
+    assert r.json()["success"] is False and r.json()["error"]
+
+
+def test_a_bad_heartbeat_body_gets_the_serializers_400(api, agent):
+    r = api.post(f"/api/agents/{agent.pk}/heartbeat", {"status": "sleepy"}, format="json")
+    assert r.status_code == 400 and "status" in r.json()["fields"]
+    r = api.post(f"/api/agents/{agent.pk}/heartbeat", "[1, 2]", content_type="application/json")
+    assert r.status_code == 400
+    r = api.post(f"/api/agents/{agent.pk}/heartbeat", "{bad json", content_type="application/json")
+    assert r.status_code == 400
+
+
+def test_other_methods_are_the_drf_views(api, agent):
+    assert api.post(f"/api/agents/{agent.pk}/config", {}, format="json").status_code == 405
+    assert api.get(f"/api/agents/{agent.pk}/heartbeat").status_code == 405
