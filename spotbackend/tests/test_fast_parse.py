@@ -44,3 +44,63 @@ def test_fast_path_never_disagrees_with_the_serializer(cls):
             fast_taken += 1
             assert fast == serializer_result(cls, body), body
     assert fast_taken > 0
+
+
+# --- the pricing report: nested, with prices and times ------------------------------------------------
+
+PRICE_VALUES = [None, 0, 0.0125, 1, "0.0131", "cheap", True, -0.5, 1e7, 999999.9999999, 0.012345678, float("nan"),
+                float("inf"), [], {"price": 1}]
+TIME_VALUES = [None, "2026-11-26T19:23:54.196952", "2026-11-26T20:00:00.5Z", "2026-11-26T20:00:00+02:00",
+               "yesterday", "", 5, "2026-13-40T00:00:00"]
+
+
+def pricing_variants(rng):
+    body = payloads.pricing_v4(mode=rng.choice(["spot", "ondemand"]), pool_id=rng.choice(["t3.medium.us-east-1a", None]))
+    pricing = body["pricing"]
+    for _ in range(rng.randint(0, 3)):
+        kind = rng.randrange(8)
+        if kind == 0:
+            pricing[rng.choice(["on_demand_price", "current_spot_price"])] = rng.choice(PRICE_VALUES)
+        elif kind == 1 and isinstance(pricing.get("spot_pools"), list) and pricing["spot_pools"]:
+            rng.choice(pricing["spot_pools"])["price"] = rng.choice(PRICE_VALUES)
+        elif kind == 2:
+            pricing["collected_at"] = rng.choice(TIME_VALUES)
+        elif kind == 3:
+            pricing[rng.choice(["cheapest_pool", "spot_pools", "collected_at", "on_demand_price"])] = rng.choice(
+                [None, [], {}, "x"])
+        elif kind == 4:
+            pricing.pop(rng.choice(list(pricing)), None)
+        elif kind == 5:
+            body[rng.choice(["extra", "spot_pools", "collected_at"])] = rng.choice([None, [], "x"])
+        elif kind == 6 and isinstance(pricing.get("spot_pools"), list) and pricing["spot_pools"]:
+            rng.choice(pricing["spot_pools"])[rng.choice(["pool_id", "az", "instance_type", "other"])] = rng.choice(
+                VALUES)
+        elif kind == 7:
+            body["instance"][rng.choice(["instance_id", "mode", "pool_id", "other"])] = rng.choice(VALUES)
+    return body
+
+
+def test_real_pricing_reports_take_the_fast_path():
+    from agents.api.serializers import PricingReportInput
+
+    for body in (payloads.pricing_v4(), payloads.pricing_v4(mode="ondemand", pool_id=None)):
+        fast = PricingReportInput.fast_parse(body)
+        assert fast is not None
+        assert fast == serializer_result(PricingReportInput, body)
+    assert PricingReportInput.fast_parse(payloads.pricing_v3()) is None  # the v3.2.0 shape: the serializer
+
+
+def test_pricing_fast_path_never_disagrees_with_the_serializer():
+    from agents.api.serializers import PricingReportInput
+
+    rng = random.Random(11)
+    fast_taken = refused = 0
+    for _ in range(600):
+        body = pricing_variants(rng)
+        fast = PricingReportInput.fast_parse(body)
+        full = serializer_result(PricingReportInput, body)
+        if fast is not None:
+            fast_taken += 1
+            assert fast == full, body
+        refused += full is None
+    assert fast_taken > 100 and refused > 50
