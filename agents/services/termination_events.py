@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
 
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from agents.models import Agent, Replica, TerminationEvent, TerminationEventStatus, TerminationEventType
@@ -45,29 +46,44 @@ def termination_event_get_or_create(*, agent: Agent, instance_id: str, event_typ
         ), False
 
 
-def termination_notice_key(*, agent: Agent, instance_id: str, notice: Notice, now: datetime) -> str:
-    """What identifies a notice: its announced termination time; without one, the notice of this
-    instance seen lately (even if already handled), else its first sighting."""
+def termination_notice_key(*, notice: Notice, now: datetime) -> str:
+    """What identifies a new notice: its announced termination time, else its first sighting (a notice
+    without a time seen lately is found by termination_notice_find instead)."""
     if notice.termination_time is not None:
         return iso_utc(notice.termination_time)
-    open_event = (
-        TerminationEvent.objects.filter(
-            agent=agent,
-            instance_id=instance_id,
-            event_type=TerminationEventType.TERMINATION_NOTICE,
-            last_seen_at__gte=now - NOTICE_DEDUPE_WINDOW,
-        )
-        .order_by("-detected_at")
-        .values_list("notice_key", flat=True)
-        .first()
+    return f"seen:{iso_utc(notice.detected_at or now)}"
+
+
+def termination_notice_find(*, agent_id, instance_id: str, notice: Notice, now: datetime) -> TerminationEvent | None:
+    """The event of this notice if it was recorded: by its announced termination time; without one, the
+    notice of this instance seen lately (even if already handled). One indexed query; it needs no lock
+    (the row is written once, with its decision, in the transaction that decided)."""
+    qs = TerminationEvent.objects.filter(
+        agent_id=agent_id, instance_id=instance_id, event_type=TerminationEventType.TERMINATION_NOTICE
     )
-    return open_event or f"seen:{iso_utc(notice.detected_at or now)}"
+    if notice.termination_time is not None:
+        return qs.filter(notice_key=iso_utc(notice.termination_time)).first()
+    return qs.filter(last_seen_at__gte=now - NOTICE_DEDUPE_WINDOW).order_by("-detected_at").first()
+
+
+def termination_notice_insert(*, event: TerminationEvent) -> bool:
+    """Insert a new notice's row. False when it was recorded since the caller looked (the unique key: a
+    simultaneous post that decided first), so that a race degrades to a repeat, never a 500."""
+    try:
+        with transaction.atomic():
+            event.save(force_insert=True)
+    except IntegrityError:
+        event.pk = None
+        return False
+    return True
 
 
 def termination_event_seen_again(*, event: TerminationEvent, now: datetime) -> None:
-    """A repeat of a known notice or recommendation: one more sighting, nothing else."""
-    TerminationEvent.objects.filter(pk=event.pk).update(last_seen_at=now, notice_count=event.notice_count + 1)
+    """A repeat of a known notice or recommendation: one more sighting, nothing else (counted in the
+    database, so it needs no lock)."""
+    TerminationEvent.objects.filter(pk=event.pk).update(last_seen_at=now, notice_count=F("notice_count") + 1)
     event.notice_count += 1
+    event.last_seen_at = now
 
 
 def rebalance_event_get_or_create(*, agent: Agent, instance_id: str, detected_at: datetime, now: datetime, pool):
