@@ -206,11 +206,29 @@ def main():
             repeats["commits"].append(probe.commits)
         repeat_lock = list(probe.lock_held)
 
+        # Python function calls per call (cProfile's count): the interpreter's work, steady whatever
+        # else runs on the machine, unlike CPU time.
+        import cProfile
+        import pstats
+
+        def calls_per(batch):
+            prof = cProfile.Profile()
+            prof.enable()
+            for a in batch:
+                post(a)
+            prof.disable()
+            return pstats.Stats(prof).total_calls / len(batch)
+
+        n_calls = min(30, max(len(spare) // 3, 1))
+        firsts["pycalls"] = calls_per([spare.pop() for _ in range(n_calls)])
+        repeats["pycalls"] = calls_per(agents[:n_calls])
         tenth = max(args.notices // 10, 1)
-        print(f"\n{'call':22} {'statements':>11} {'savepoints':>11} {'commits':>8}   {'CPU ms':>22}   {'wall ms':>22}   {'agent locked ms':>22}")
+        print(f"\n{'call':14} {'statements':>10} {'savepoints':>10} {'commits':>7} {'py calls':>9}   {'CPU ms':>22}   "
+              f"{'wall ms':>22}   {'agent locked ms':>22}")
         for name, m, lock in (("first notice", firsts, first_lock), ("repeat", repeats, repeat_lock)):
-            print(f"{name:22} {statistics.median(m['statements']):11.0f} {statistics.median(m['savepoints']):11.0f} "
-                  f"{statistics.median(m['commits']):8.0f}   {summary(m['cpu'])}   {summary(m['wall'])}   {summary(lock)}")
+            print(f"{name:14} {statistics.median(m['statements']):10.0f} {statistics.median(m['savepoints']):10.0f} "
+                  f"{statistics.median(m['commits']):7.0f} {m['pycalls']:9.0f}   {summary(m['cpu'])}   {summary(m['wall'])}   "
+                  f"{summary(lock)}")
         print(f"\nfirst notices, first tenth vs last tenth: statements {max(firsts['statements'][:tenth])} / "
               f"{max(firsts['statements'][-tenth:])} (max), CPU median {statistics.median(firsts['cpu'][:tenth]) * 1000:.2f} / "
               f"{statistics.median(firsts['cpu'][-tenth:]) * 1000:.2f} ms")

@@ -23,6 +23,7 @@ from agents.models import OnDemandPriceSample, TerminationEvent, TerminationEven
 # (us-west-2-lax-1a). 'us-east-1q' or another region's AZ is not a pool of this instance.
 AZ_LETTERS = "a-f"
 RISK_WINDOW = timedelta(hours=24)  # as risk.WINDOW (kept here to avoid an import cycle)
+SIGNAL_TYPES = (TerminationEventType.TERMINATION_NOTICE, TerminationEventType.REBALANCE_RECOMMENDATION)
 
 
 def sample_time(*, reported: datetime | None, now: datetime) -> datetime:
@@ -96,8 +97,10 @@ def pool_signals(*, client_id, pool_ids, now: datetime) -> PoolSignals:
     cooldown_from = now - timedelta(seconds=settings.POOL_COOLDOWN_SECONDS)
     risk_from = now - RISK_WINDOW
     rows = (
-        TerminationEvent.objects.filter(pool_id__in=pool_ids, detected_at__gt=min(cooldown_from, risk_from),
-                                        detected_at__lte=now)
+        # Both event types named, so that the index (pool, event_type, detected_at) bounds the scan to the
+        # window instead of reading every event the pools ever had.
+        TerminationEvent.objects.filter(pool_id__in=pool_ids, event_type__in=SIGNAL_TYPES,
+                                        detected_at__gt=min(cooldown_from, risk_from), detected_at__lte=now)
         .order_by().values("pool_id", "client_id", "event_type")
         .annotate(in_risk=Count("id", filter=Q(detected_at__gt=risk_from)), last=Max("detected_at"))
     )
