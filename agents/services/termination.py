@@ -45,10 +45,10 @@ from agents.services.termination_events import (
     UNKNOWN_INSTANCE_TEXT,
     Notice,
     iso_utc,
-    termination_event_seen_again,
     termination_notice_find,
     termination_notice_insert,
     termination_notice_key,
+    termination_notice_seen_again,
 )
 from agents.states import agent_status_transition, termination_event_transition
 from spotbackend.exceptions import NotFoundError
@@ -159,10 +159,8 @@ def termination_notice_handle(*, agent_id, notice: Notice, now: datetime | None 
 
 
 def _termination_seen_again(*, agent_id, event: TerminationEvent, now: datetime) -> TerminationDecision:
-    """A repeat: one more sighting and the stored answer. The agent row first, as every lock here."""
-    # Only a notice for the primary marks the agent; the row says whether the instance still is it.
-    Agent.objects.filter(pk=agent_id, instance_id=event.instance_id).update(last_termination_notice_at=now)
-    termination_event_seen_again(event=event, now=now)
+    """A repeat: one more sighting and the stored answer."""
+    termination_notice_seen_again(agent_id=agent_id, event=event, now=now)
     return _stored_termination(event)
 
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -58,12 +58,43 @@ def termination_notice_find(*, agent_id, instance_id: str, notice: Notice, now: 
     """The event of this notice if it was recorded: by its announced termination time; without one, the
     notice of this instance seen lately (even if already handled). One indexed query; it needs no lock
     (the row is written once, with its decision, in the transaction that decided)."""
-    qs = TerminationEvent.objects.filter(
-        agent_id=agent_id, instance_id=instance_id, event_type=TerminationEventType.TERMINATION_NOTICE
-    )
     if notice.termination_time is not None:
-        return qs.filter(notice_key=iso_utc(notice.termination_time)).first()
-    return qs.filter(last_seen_at__gte=now - NOTICE_DEDUPE_WINDOW).order_by("-detected_at").first()
+        return _notice_by_key(agent_id=agent_id, instance_id=instance_id, notice_key=iso_utc(notice.termination_time))
+    return (
+        TerminationEvent.objects.filter(agent_id=agent_id, instance_id=instance_id,
+                                        event_type=TerminationEventType.TERMINATION_NOTICE,
+                                        last_seen_at__gte=now - NOTICE_DEDUPE_WINDOW)
+        .order_by("-detected_at").first()
+    )
+
+
+# What a repeat's answer and its count need (the other fields are deferred).
+_FOUND_COLUMNS = ("id", "instance_id", "action_taken", "notice_count", "metadata")
+_by_key_sql: list[str] = []
+
+
+def _notice_by_key(*, agent_id, instance_id: str, notice_key: str) -> TerminationEvent | None:
+    """The notice by its unique key, as a row with the columns a repeat needs. Every post of a notice
+    (about 24 per notice) starts here, so it is plain SQL compiled once: the ORM built and read the
+    same single-row statement at ~0.7 ms of CPU, this takes ~0.1 ms (bench/notice.py)."""
+    meta = TerminationEvent._meta
+    if not _by_key_sql:
+        qn = connection.ops.quote_name
+        columns = ", ".join(qn(meta.get_field(name).column) for name in _FOUND_COLUMNS)
+        _by_key_sql.append(
+            f"SELECT {columns} FROM {qn(meta.db_table)} WHERE {qn('agent_id')} = %s AND {qn('instance_id')} = %s "
+            f"AND {qn('event_type')} = %s AND {qn('notice_key')} = %s"
+        )
+    agent_key = meta.get_field("agent").target_field.get_db_prep_value(agent_id, connection)
+    with connection.cursor() as cursor:
+        cursor.execute(_by_key_sql[0], [agent_key, instance_id, TerminationEventType.TERMINATION_NOTICE.value,
+                                        notice_key])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    values = list(row)
+    values[-1] = meta.get_field("metadata").from_db_value(values[-1], None, connection)
+    return TerminationEvent.from_db(connection.alias, list(_FOUND_COLUMNS), values)
 
 
 def termination_notice_insert(*, event: TerminationEvent) -> bool:
@@ -76,6 +107,30 @@ def termination_notice_insert(*, event: TerminationEvent) -> bool:
         event.pk = None
         return False
     return True
+
+
+_seen_again_sql: list[str] = []
+
+
+def termination_notice_seen_again(*, agent_id, event: TerminationEvent, now: datetime) -> None:
+    """A repeat of a notice: the agent's `last_termination_notice_at` when the instance is still its
+    primary (the row says so), then one more sighting of the event; agent row first, as every lock here.
+    Two single-row statements compiled once (the ORM built them at ~0.25 ms of CPU each)."""
+    if not _seen_again_sql:
+        qn = connection.ops.quote_name
+        _seen_again_sql.append(
+            f"UPDATE {qn(Agent._meta.db_table)} SET {qn('last_termination_notice_at')} = %s "
+            f"WHERE {qn('id')} = %s AND {qn('instance_id')} = %s")
+        _seen_again_sql.append(
+            f"UPDATE {qn(TerminationEvent._meta.db_table)} SET {qn('last_seen_at')} = %s, "
+            f"{qn('notice_count')} = {qn('notice_count')} + 1 WHERE {qn('id')} = %s")
+    at = connection.ops.adapt_datetimefield_value(now)
+    agent_key = Agent._meta.pk.get_db_prep_value(agent_id, connection)
+    with connection.cursor() as cursor:
+        cursor.execute(_seen_again_sql[0], [at, agent_key, event.instance_id])
+        cursor.execute(_seen_again_sql[1], [at, event.pk])
+    event.notice_count += 1
+    event.last_seen_at = now
 
 
 def termination_event_seen_again(*, event: TerminationEvent, now: datetime) -> None:
