@@ -22,7 +22,9 @@ bench:
 	$(VENV)/bin/python bench/load.py $(BENCH_ARGS)
 	@if [ -f bench/jobs.py ]; then $(VENV)/bin/python bench/jobs.py; else echo "bench/jobs.py not present: background jobs not timed"; fi
 
-# Per-call latency and query counts in-process (no HTTP): where a call's time goes.
+# Per-call latency and query counts in-process (no HTTP): where a call's time goes; then what a
+# termination notice costs (statements, commits, CPU, time under the agent lock).
 bench-inprocess:
 	scripts/bootstrap
 	$(VENV)/bin/python bench/run.py
+	$(VENV)/bin/python bench/notice.py
