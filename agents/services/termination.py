@@ -1,12 +1,13 @@
 """What happens on a spot termination notice (docs/ARCHITECTURE.md §4): the agent posts it every 5 s
 while AWS shows it. One TerminationEvent row per notice (agents/services/termination_events.py); the
-decision is taken once, when that row is created, under the agent row lock, so that ten simultaneous
-posts produce one `create_emergency_replica: true`. Repeats answer the stored decision with
+decision is taken once, under the agent row lock, and written with that row in one INSERT, so that ten
+simultaneous posts produce one `create_emergency_replica: true` (the unique key turns a post that lost
+the race into a repeat). Repeats find the row without a lock and answer the stored decision with
 `create_emergency_replica: false`. The lifecycle goes on in termination_events.py: the emergency
 replica links to the notice, its promotion resolves it.
 
 The request path makes a few indexed queries and no network call: the webhook goes out from the
-notification outbox after commit."""
+notification outbox after commit. What a notice costs: docs/PERFORMANCE.md ("Termination notices")."""
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 

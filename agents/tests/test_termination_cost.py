@@ -179,3 +179,15 @@ def test_the_first_notice_stores_what_it_stored_before(api, client_obj, pools, s
     assert agent.instances.get(is_primary=True).ended_at is not None
     pools[0].refresh_from_db()
     assert pools[0].cooldown_until is not None
+
+
+def test_a_notice_for_an_agent_deleted_meanwhile_is_not_found(db):
+    """The view checks the owner from a cache; the row itself is read under the lock: gone is a 404."""
+    import uuid
+
+    from agents.services.termination_events import Notice
+    from spotbackend.exceptions import NotFoundError
+
+    with pytest.raises(NotFoundError):
+        termination.termination_notice_handle(
+            agent_id=uuid.uuid4(), notice=Notice(instance_id="i-gone", termination_time=timezone.now()))
