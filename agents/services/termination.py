@@ -46,6 +46,7 @@ from agents.services.termination_events import (
     UNKNOWN_INSTANCE_TEXT,
     Notice,
     iso_utc,
+    termination_notice_by_key,
     termination_notice_find,
     termination_notice_insert,
     termination_notice_key,
@@ -227,7 +228,7 @@ def _termination_first(*, agent_id, notice: Notice, now: datetime) -> Terminatio
             record()  # the usual case: the row is written once, decision included
     except _AlreadyRecorded:
         # Nothing was written (record() runs before any effect): answer as the repeat this is.
-        event = termination_notice_find(agent_id=agent.pk, instance_id=instance_id, notice=notice, now=now)
+        event = termination_notice_by_key(agent_id=agent.pk, instance_id=instance_id, notice_key=event.notice_key)
         return _termination_seen_again(agent_id=agent.pk, event=event, now=now)
     decision.event = event
     dry = bool(event.metadata.get("dry_run"))

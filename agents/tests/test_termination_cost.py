@@ -191,3 +191,16 @@ def test_a_notice_for_an_agent_deleted_meanwhile_is_not_found(db):
     with pytest.raises(NotFoundError):
         termination.termination_notice_handle(
             agent_id=uuid.uuid4(), notice=Notice(instance_id="i-gone", termination_time=timezone.now()))
+
+
+def test_a_timeless_notice_seen_again_after_a_long_silence_is_still_one_notice(api, client_obj, pools):
+    """Without a termination time a notice is found by recency; one that returns after the window with
+    the same first sighting meets its own row's unique key and is answered as a repeat, never a 500."""
+    agent = AgentFactory(client=client_obj, current_pool=pools[0])
+    notice = body(agent, termination_time=None, detected_at="2026-11-30T12:00:01")
+    assert post(api, agent, notice).json()["create_emergency_replica"] is True
+    TerminationEvent.objects.filter(agent=agent).update(last_seen_at=timezone.now() - timedelta(minutes=30))
+    again = post(api, agent, notice)
+    assert again.status_code == 200, again.content
+    assert again.json()["create_emergency_replica"] is False
+    assert TerminationEvent.objects.get(agent=agent).notice_count == 2
