@@ -24,7 +24,9 @@ bench:
 	$(VENV)/bin/python bench/jobs.py
 	$(VENV)/bin/python bench/idle.py
 
-# Per-call latency and query counts in-process (no HTTP): where a call's time goes.
+# Per-call latency and query counts in-process (no HTTP): where a call's time goes; then what a
+# termination notice costs (statements, commits, CPU, time under the agent lock).
 bench-inprocess:
 	scripts/bootstrap
 	$(VENV)/bin/python bench/run.py
+	$(VENV)/bin/python bench/notice.py

@@ -32,14 +32,17 @@ def backoff_seconds(attempts: int) -> int:
     return min(BACKOFF_BASE_SECONDS * 2 ** max(attempts - 1, 0), BACKOFF_MAX_SECONDS)
 
 
-def notification_enqueue(*, kind: str, text: str, client=None, metadata: dict | None = None) -> Notification | None:
+def notification_enqueue(*, kind: str, text: str, client=None, client_id=None,
+                         metadata: dict | None = None) -> Notification | None:
     """Write one notification in the caller's transaction; publish its delivery after commit.
-    Nothing is written when no webhook is configured."""
+    Nothing is written when no webhook is configured. `client_id` instead of `client` when only the id
+    is at hand."""
     if not settings.TERMINATION_NOTIFICATION_WEBHOOK:
         return None
     now = timezone.now()
     notification = Notification.objects.create(
-        kind=kind, text=text, client=client, metadata=metadata or {}, next_attempt_at=now,
+        kind=kind, text=text, client_id=client.pk if client is not None else client_id, metadata=metadata or {},
+        next_attempt_at=now,
         retry_until=now + timedelta(hours=settings.NOTIFICATION_RETRY_HOURS), created_at=now,
     )
     transaction.on_commit(lambda: notification_publish(notification_id=notification.pk), robust=True)

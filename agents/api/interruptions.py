@@ -5,6 +5,7 @@ from rest_framework.response import Response
 
 from agents.api.outputs import RebalanceDecisionOutput, TerminationDecisionOutput
 from agents.api.serializers import _opt_id
+from agents.selectors import agent_owned_pk
 from agents.services.rebalance import rebalance_recommendation_handle
 from agents.services.termination import Notice, termination_notice_handle
 from spotbackend.api import BODY_ERRORS, AgentApi, answers, parse, render
@@ -31,7 +32,8 @@ class TerminationImminentApi(AgentApi):
 
     @extend_schema(request=TerminationNoticeInput, responses=answers(TerminationDecisionOutput, 404, *BODY_ERRORS))
     def post(self, request, agent_id):
-        agent = self.get_agent(agent_id)
+        # The owner check from the cache (no query): the service locks the row only when it decides.
+        agent_pk = agent_owned_pk(client=request.user, agent_id=agent_id)
         data = parse(self.TerminationNoticeInput, request)
         notice = Notice(
             instance_id=data.get("instance_id") or "",
@@ -39,7 +41,7 @@ class TerminationImminentApi(AgentApi):
             action=data.get("action") or "",
             detected_at=data.get("detected_at"),
         )
-        decision = termination_notice_handle(agent=agent, notice=notice)
+        decision = termination_notice_handle(agent_id=agent_pk, notice=notice)
         return Response(render(TerminationDecisionOutput, decision))
 
 

@@ -4,7 +4,20 @@ in typed columns; the admin shows them on the agent's page and the dashboard lis
 server may tell an agent what it decided."""
 from datetime import datetime
 
+from django.db.models import OuterRef, Subquery
+
 from agents.models import Agent, Decision
+
+# The name under which agent_lock(..., client_dry_run=client_dry_run_column()) reads the flag.
+DRY_RUN_COLUMN = "client_dry_run"
+
+
+def client_dry_run_column() -> Subquery:
+    """The client's dry-run flag as a column of the agent's row: read with the agent lock, it saves a
+    query (a plain subquery in the select list: it does not lock the client row)."""
+    from clients.models import Client
+
+    return Subquery(Client.objects.filter(pk=OuterRef("client_id")).values("dry_run")[:1])
 
 
 def client_dry_run(*, agent: Agent) -> bool:
@@ -12,11 +25,25 @@ def client_dry_run(*, agent: Agent) -> bool:
     from clients.models import Client
 
     # Read from the row, not from the request's client: that one may come from the token cache, a
-    # little stale, and a decision (the first post of a notice) is rare enough to afford the query.
+    # little stale. Read with the agent lock when the caller asked for it (DRY_RUN_COLUMN).
+    if hasattr(agent, DRY_RUN_COLUMN):
+        return bool(getattr(agent, DRY_RUN_COLUMN))
     return bool(Client.objects.filter(pk=agent.client_id).values_list("dry_run", flat=True).first())
 
 
-def decision_record(
+def decision_record(*, agent: Agent, kind: str, action: str, **inputs) -> Decision:
+    """Store one decision (its inputs: decision_build)."""
+    decision = decision_build(agent=agent, kind=kind, action=action, **inputs)
+    decision.save(force_insert=True)
+    return decision
+
+
+def decisions_record(decisions: list[Decision]) -> list[Decision]:
+    """Store several built decisions (decision_build) in one INSERT, in the order given."""
+    return Decision.objects.bulk_create(decisions)
+
+
+def decision_build(
     *,
     agent: Agent,
     kind: str,
@@ -33,9 +60,9 @@ def decision_record(
     replica_id=None,
     command_id=None,
 ) -> Decision:
-    """Store one decision. `target_pool` (a SpotPool) fills the target's id, price and risk at decision
-    time. `dry_run`: it was decided but not carried out towards the agent (the client's dry-run)."""
-    return Decision.objects.create(
+    """One decision, not saved yet. `target_pool` (a SpotPool) fills the target's id, price and risk at
+    decision time. `dry_run`: it was decided but not carried out towards the agent (the client's dry-run)."""
+    return Decision(
         client_id=agent.client_id,
         agent=agent,
         kind=kind,

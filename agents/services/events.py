@@ -15,6 +15,7 @@ def system_event_log(
         message=message,
         severity=severity,
         agent=agent,
-        client=client if client is not None else (agent.client if agent is not None else None),
+        # The agent's client by id: agent.client would load the row for nothing.
+        client_id=client.pk if client is not None else (agent.client_id if agent is not None else None),
         metadata=metadata or {},
     )

@@ -16,7 +16,8 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import Count, Max, Q
+from django.db import connection
+from django.db.models import Count
 
 from agents.models import OnDemandPriceSample, TerminationEvent, TerminationEventType
 
@@ -24,6 +25,7 @@ from agents.models import OnDemandPriceSample, TerminationEvent, TerminationEven
 # (us-west-2-lax-1a). 'us-east-1q' or another region's AZ is not a pool of this instance.
 AZ_LETTERS = "a-f"
 RISK_WINDOW = timedelta(hours=24)  # as risk.WINDOW (kept here to avoid an import cycle)
+SIGNAL_TYPES = (TerminationEventType.TERMINATION_NOTICE, TerminationEventType.REBALANCE_RECOMMENDATION)
 
 
 def sample_time(*, reported: datetime | None, now: datetime) -> datetime:
@@ -120,12 +122,7 @@ def pool_signals(*, client_id, pool_ids, now: datetime) -> PoolSignals:
         return PoolSignals(set(), {})
     cooldown_from = now - timedelta(seconds=settings.POOL_COOLDOWN_SECONDS)
     risk_from = now - RISK_WINDOW
-    rows = (
-        TerminationEvent.objects.filter(pool_id__in=pool_ids, detected_at__gt=min(cooldown_from, risk_from),
-                                        detected_at__lte=now)
-        .order_by().values("pool_id", "client_id", "event_type")
-        .annotate(in_risk=Count("id", filter=Q(detected_at__gt=risk_from)), last=Max("detected_at"))
-    )
+    rows = _signal_rows(pool_ids=pool_ids, since=min(cooldown_from, risk_from), risk_from=risk_from, now=now)
     notifiers: dict[str, set] = {}
     own_counts: dict[str, dict[str, int]] = {}
     for r in rows:
@@ -143,6 +140,32 @@ def pool_signals(*, client_id, pool_ids, now: datetime) -> PoolSignals:
         for pool_id, c in own_counts.items()
     }
     return PoolSignals(cooling, own)
+
+
+def _signal_rows(*, pool_ids: list[str], since: datetime, risk_from: datetime, now: datetime) -> list[dict]:
+    """Per pool, client and event type: the events since `risk_from` and the latest one, of the events
+    in (since, now]. Every pool choice (each termination notice of a burst) runs it, so it is plain SQL:
+    the ORM built this grouped statement at ~0.9 ms of CPU. Both event types are named, so that the
+    index (pool, event_type, detected_at) bounds the scan to the window instead of reading every event
+    the pools ever had."""
+    ops, qn = connection.ops, connection.ops.quote_name
+    sql = (
+        f"SELECT {qn('pool_id')}, {qn('client_id')}, {qn('event_type')}, "
+        f"COUNT(CASE WHEN {qn('detected_at')} > %s THEN {qn('id')} END), MAX({qn('detected_at')}) "
+        f"FROM {qn(TerminationEvent._meta.db_table)} "
+        f"WHERE {qn('pool_id')} IN ({', '.join(['%s'] * len(pool_ids))}) AND {qn('event_type')} IN (%s, %s) "
+        f"AND {qn('detected_at')} > %s AND {qn('detected_at')} <= %s "
+        f"GROUP BY {qn('pool_id')}, {qn('client_id')}, {qn('event_type')}"
+    )
+    at = ops.adapt_datetimefield_value
+    params = [at(risk_from), *pool_ids, *(t.value for t in SIGNAL_TYPES), at(since), at(now)]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        fetched = cursor.fetchall()
+    client = TerminationEvent._meta.get_field("client").target_field
+    return [{"pool_id": pool_id, "client_id": client.to_python(client_id), "event_type": event_type,
+             "in_risk": in_risk, "last": ops.convert_datetimefield_value(last, None, connection)}
+            for pool_id, client_id, event_type, in_risk, last in fetched]
 
 
 def pools_in_cooldown(*, client_id, pool_ids, now: datetime) -> set[str]:

@@ -24,6 +24,7 @@ def risk_bucket(pool: SpotPool | None) -> int:
 class PoolChoice:
     pool: SpotPool | None  # None: no spot pool qualifies, go on-demand
     reason: str
+    capped_by: SpotPool | None = None  # the pool read by `max_risk_of_id` (pool_select), if it exists
 
     @property
     def target_mode(self) -> str:
@@ -40,24 +41,37 @@ def pool_select(
     region: str,
     exclude_pool_ids: tuple[str, ...] = (),
     max_risk_of: SpotPool | None = None,
+    max_risk_of_id: str | None = None,
     now=None,
     client_id=None,
 ) -> PoolChoice:
     """Best spot pool of this type and region for this client: recent price, not cooling down, not
     `avoid`, not excluded, never riskier than `max_risk_of`; ranked by risk bucket, then price.
-    Cooldown and risk weigh the client's own interruption signals and other clients' only when several
-    agree (agents/services/market.py); client_id None: only the agreed ones. Two indexed queries."""
+    `max_risk_of_id`: the same cap given by id, for a pool that is excluded too; its row is read with
+    the candidates and returned as `capped_by`. Cooldown and risk weigh the client's own interruption
+    signals and other clients' only when several agree (agents/services/market.py); client_id None: only
+    the agreed ones. Two indexed queries."""
     from agents.services import market
 
     now = now or timezone.now()
+    capped_by = None
+    if max_risk_of_id and max_risk_of is None:
+        exclude_pool_ids = (*exclude_pool_ids, max_risk_of_id)
+    else:
+        max_risk_of_id = None
     if not instance_type or not region:
-        return PoolChoice(None, "instance type or region unknown: on-demand")
+        if max_risk_of_id:
+            capped_by = SpotPool.objects.filter(pk=max_risk_of_id).first()
+        return PoolChoice(None, "instance type or region unknown: on-demand", capped_by)
     fresh_after = now - timedelta(seconds=settings.PRICE_FRESHNESS_SECONDS)
-    candidates = list(
-        SpotPool.objects.filter(instance_type=instance_type, region=region, latest_price_at__gte=fresh_after)
-        .exclude(pk__in=list(exclude_pool_ids))
-        .exclude(latest_price__isnull=True)
-    )
+    wanted = Q(instance_type=instance_type, region=region, latest_price_at__gte=fresh_after,
+               latest_price__isnull=False) & ~Q(pk__in=list(exclude_pool_ids))
+    if max_risk_of_id:
+        wanted |= Q(pk=max_risk_of_id)  # excluded from the candidates: told apart below
+    candidates = list(SpotPool.objects.filter(wanted))
+    if max_risk_of_id:
+        capped_by = max_risk_of = next((p for p in candidates if p.pk == max_risk_of_id), None)
+        candidates = [p for p in candidates if p.pk != max_risk_of_id]
     ids = [p.pk for p in candidates] + ([max_risk_of.pk] if max_risk_of is not None else [])
     signals = market.pool_signals(client_id=client_id, pool_ids=ids, now=now)
     cooling, own = signals.cooling, signals.own
@@ -73,10 +87,11 @@ def pool_select(
         ceiling = RISK_BUCKET.get(worst, 1)
         ranked = [p for p in ranked if risk_bucket(p) <= ceiling]
     if not ranked:
-        return PoolChoice(None, f"no fresh, safe spot pool for {instance_type} in {region}: on-demand")
+        return PoolChoice(None, f"no fresh, safe spot pool for {instance_type} in {region}: on-demand", capped_by)
     best = ranked[0]
     risk = best.risk_recommendation or "unrated"
-    return PoolChoice(best, f"lowest risk ({risk}) then cheapest ({Decimal(best.latest_price).normalize()} USD/h)")
+    return PoolChoice(best, f"lowest risk ({risk}) then cheapest ({Decimal(best.latest_price).normalize()} USD/h)",
+                      capped_by)
 
 
 def pool_for_command(*, agent: Agent) -> PoolChoice:
@@ -94,14 +109,18 @@ def pool_for_manual_replica(*, agent: Agent) -> PoolChoice:
                        client_id=agent.client_id)
 
 
-def pool_for_failover(*, agent: Agent, dying_pool: SpotPool | None, now: datetime | None = None) -> PoolChoice:
+def pool_for_failover(*, agent: Agent, dying_pool: SpotPool | None = None, dying_pool_id: str | None = None,
+                      now: datetime | None = None) -> PoolChoice:
     """The failover target on a termination notice: not the dying pool, never riskier than it;
-    on-demand when none qualifies."""
-    exclude = (dying_pool.pk,) if dying_pool is not None else ()
-    return pool_select(
-        instance_type=agent.instance_type, region=agent.region, exclude_pool_ids=exclude, max_risk_of=dying_pool,
-        now=now, client_id=agent.client_id,
-    )
+    on-demand when none qualifies. The dying pool as a row, or by id (its row is then read with the
+    candidates and returned as `capped_by`)."""
+    if dying_pool is not None:
+        return pool_select(
+            instance_type=agent.instance_type, region=agent.region, exclude_pool_ids=(dying_pool.pk,),
+            max_risk_of=dying_pool, now=now, client_id=agent.client_id,
+        )
+    return pool_select(instance_type=agent.instance_type, region=agent.region, max_risk_of_id=dying_pool_id or None,
+                       now=now, client_id=agent.client_id)
 
 
 def pool_for_rebalance(*, agent: Agent, pool: SpotPool | None, now: datetime | None = None) -> PoolChoice | None:
@@ -118,19 +137,23 @@ def pool_for_rebalance(*, agent: Agent, pool: SpotPool | None, now: datetime | N
     return choice
 
 
-def pool_cooldown_start(*, pool: SpotPool | None, now: datetime) -> None:
+def pool_cooldown_start(*, pool_id: str | None, now: datetime, marked_until: datetime | None = None,
+                        known: bool = False) -> None:
     """Record on the pool row, for staff, that it just produced a termination notice. Decisions do not
     read it (a client's cooldown comes from the notices themselves: agents/services/market.py), so it
     is written after the notice's transaction commits, as one statement that skips a pool already
-    marked: a burst of notices in one pool then neither queues on that row nor deadlocks on it."""
-    if pool is None:
+    marked: a burst of notices in one pool then neither queues on that row nor deadlocks on it.
+    `known`: the caller read the row in this request and `marked_until` is its `cooldown_until`; a pool
+    already marked then costs no statement at all (the mark only moves forward)."""
+    if not pool_id:
         return
     until = now + timedelta(seconds=settings.POOL_COOLDOWN_SECONDS)
-    pool.cooldown_until = until
     stale = until - timedelta(seconds=min(60, settings.POOL_COOLDOWN_SECONDS))
+    if known and marked_until is not None and marked_until >= stale:
+        return
 
     def mark():
-        SpotPool.objects.filter(pk=pool.pk).filter(
+        SpotPool.objects.filter(pk=pool_id).filter(
             Q(cooldown_until__isnull=True) | Q(cooldown_until__lt=stale)
         ).update(cooldown_until=until)
 

@@ -95,7 +95,7 @@ def test_policy_cell(settings, mode, notice, replica, auto_create, auto_switch, 
     n = Notice(instance_id=agent.instance_id, termination_time=None)
     now = timezone.now()
     if notice == "termination":
-        decision = termination_notice_handle(agent=agent, notice=n, now=now)
+        decision = termination_notice_handle(agent_id=agent.pk, notice=n, now=now)
         assert (decision.action, decision.create_emergency_replica, decision.target_pool_id) == (
             action, create, expected_pool)
         assert decision.instructions
@@ -103,7 +103,7 @@ def test_policy_cell(settings, mode, notice, replica, auto_create, auto_switch, 
         # A promotion moved the agent onto its replica; otherwise the agent is going away.
         assert agent.status == (AgentStatus.ONLINE if action == "promote_replica" else AgentStatus.TERMINATING)
         # The repeat answers the stored decision and never asks for a replica again.
-        again = termination_notice_handle(agent=agent, notice=Notice(instance_id=n.instance_id),
+        again = termination_notice_handle(agent_id=agent.pk, notice=Notice(instance_id=n.instance_id),
                                           now=now + timedelta(seconds=5))
         assert (again.action, again.create_emergency_replica, again.target_pool_id) == (action, False, expected_pool)
     else:

@@ -41,8 +41,8 @@ def fleet(client_obj):
 
 def _notice(agent, inst, *, termination_time, seen_at):
     return termination_notice_handle(
-        agent=agent, notice=Notice(instance_id=inst.instance_id, termination_time=termination_time,
-                                   detected_at=seen_at), now=seen_at)
+        agent_id=agent.pk, notice=Notice(instance_id=inst.instance_id, termination_time=termination_time,
+                                      detected_at=seen_at), now=seen_at)
 
 
 def _clock(monkeypatch, moment):
