@@ -6,7 +6,7 @@ from spotbackend.hotroutes import hot_route
 # Literal routes before <agent_id> routes; no trailing slashes (docs/API.md §0).
 urlpatterns = [
     path("agents/register", views.RegisterApi.as_view(), name="agent-register"),
-    # The three frequent calls: the ordinary call skips DRF's dispatch (spotbackend/hotroutes.py).
+    # The frequent calls: the ordinary call skips DRF's dispatch (spotbackend/hotroutes.py).
     path("agents/<str:agent_id>/heartbeat", hot_route(views.HeartbeatApi, views.heartbeat_hot, method="POST",
                                                       with_body=True), name="agent-heartbeat"),
     path("agents/<str:agent_id>/config", hot_route(views.ConfigApi, views.config_answer, method="GET"),
@@ -24,7 +24,9 @@ urlpatterns = [
         views.MarkCommandExecutedApi.as_view(),
         name="agent-mark-command-executed",
     ),
-    path("agents/<str:agent_id>/pricing-report", views.PricingReportApi.as_view(), name="agent-pricing-report"),
+    path("agents/<str:agent_id>/pricing-report",
+         hot_route(views.PricingReportApi, views.pricing_hot, method="POST", with_body=True),
+         name="agent-pricing-report"),
     path("agents/<str:agent_id>/switch-report", views.SwitchReportApi.as_view(), name="agent-switch-report"),
     path(
         "agents/<str:agent_id>/issue-switch-command",

@@ -149,40 +149,49 @@ class PricingReportApi(AgentApi):
     @extend_schema(request=s.PricingReportInput, responses=answers(o.PricingReportOutput, 404, *BODY_ERRORS))
     def post(self, request, agent_id):
         agent = agent_reporting(client=request.user, agent_id=agent_id)
-        data = parse(s.PricingReportInput, request)
-        inst = data["instance"]
-        v3 = "pricing" not in data
-        if v3:
-            pools = data.get("spot_pools") or []
-            on_demand = (data.get("on_demand_price") or {}).get("price")
-            mode = inst.get("current_mode") or inst.get("mode") or ""
-            pool_id = inst.get("current_pool_id") or inst.get("pool_id") or ""
-            collected_at = data.get("collected_at")
-        else:
-            pricing = data["pricing"]
-            pools = pricing.get("spot_pools") or []
-            on_demand = pricing.get("on_demand_price")
-            mode = inst.get("mode") or inst.get("current_mode") or ""
-            pool_id = inst.get("pool_id") or ""
-            collected_at = pricing.get("collected_at")
-        quotes = [
-            PoolQuote(pool_id=p["pool_id"], instance_type=p.get("instance_type") or "", az=p.get("az") or "", price=p["price"])
-            for p in pools
-        ]
-        report = PricingReport(
-            instance_id=inst.get("instance_id") or "",
-            instance_type=inst.get("instance_type") or "",
-            region=inst.get("region") or "",
-            az=inst.get("az") or "",
-            mode=mode,
-            pool_id=pool_id,
-            on_demand_price=on_demand,
-            on_demand_is_fallback=pricing_is_fallback(on_demand=on_demand, spot_prices=[q.price for q in quotes], v3=v3),
-            spot_pools=quotes,
-            collected_at=collected_at,
-        )
-        result = pricing_report_record(agent=agent, report=report)
-        return Response(render(o.PricingReportOutput, result))
+        return Response(pricing_answer(agent=agent, data=parse(s.PricingReportInput, request)))
+
+
+def pricing_hot(request, client, body, agent_id):
+    """PricingReportApi for the ordinary v4 report (spotbackend/hotroutes.py); None: the DRF view answers."""
+    agent = agent_reporting(client=client, agent_id=agent_id)
+    data = s.PricingReportInput.fast_parse(body)
+    return None if data is None else pricing_answer(agent=agent, data=data)
+
+
+def pricing_answer(*, agent, data: dict) -> dict:
+    inst = data["instance"]
+    v3 = "pricing" not in data
+    if v3:
+        pools = data.get("spot_pools") or []
+        on_demand = (data.get("on_demand_price") or {}).get("price")
+        mode = inst.get("current_mode") or inst.get("mode") or ""
+        pool_id = inst.get("current_pool_id") or inst.get("pool_id") or ""
+        collected_at = data.get("collected_at")
+    else:
+        pricing = data["pricing"]
+        pools = pricing.get("spot_pools") or []
+        on_demand = pricing.get("on_demand_price")
+        mode = inst.get("mode") or inst.get("current_mode") or ""
+        pool_id = inst.get("pool_id") or ""
+        collected_at = pricing.get("collected_at")
+    quotes = [
+        PoolQuote(pool_id=p["pool_id"], instance_type=p.get("instance_type") or "", az=p.get("az") or "", price=p["price"])
+        for p in pools
+    ]
+    report = PricingReport(
+        instance_id=inst.get("instance_id") or "",
+        instance_type=inst.get("instance_type") or "",
+        region=inst.get("region") or "",
+        az=inst.get("az") or "",
+        mode=mode,
+        pool_id=pool_id,
+        on_demand_price=on_demand,
+        on_demand_is_fallback=pricing_is_fallback(on_demand=on_demand, spot_prices=[q.price for q in quotes], v3=v3),
+        spot_pools=quotes,
+        collected_at=collected_at,
+    )
+    return render(o.PricingReportOutput, pricing_report_record(agent=agent, report=report))
 
 
 def _side(data: dict) -> SwitchSide:

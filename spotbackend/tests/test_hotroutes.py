@@ -1,4 +1,4 @@
-"""spotbackend/hotroutes.py: the ordinary heartbeat, config and pending-commands calls skip DRF's
+"""spotbackend/hotroutes.py: the ordinary heartbeat, config, pending-commands and pricing calls skip DRF's
 dispatch and answer exactly what the DRF view answers; every other call is the DRF view's."""
 from unittest import mock
 
@@ -24,6 +24,7 @@ def routes(agent):
         "heartbeat": ("post", f"/api/agents/{agent.pk}/heartbeat", payloads.heartbeat()),
         "config": ("get", f"/api/agents/{agent.pk}/config", None),
         "pending": ("get", f"/api/agents/{agent.pk}/pending-commands?instance_id=i-0aaa1111", None),
+        "pricing": ("post", f"/api/agents/{agent.pk}/pricing-report", payloads.pricing_v4()),
     }
 
 
@@ -33,7 +34,7 @@ def send(api, method, url, body, **headers):
     return api.get(url, **headers)
 
 
-@pytest.mark.parametrize("name", ["heartbeat", "config", "pending"])
+@pytest.mark.parametrize("name", ["heartbeat", "config", "pending", "pricing"])
 def test_the_ordinary_call_skips_drf_and_answers_the_same(api, agent, name):
     method, url, body = routes(agent)[name]
     via_drf = send(api, method, url, body, HTTP_ACCEPT=DRF_ONLY)
@@ -44,7 +45,7 @@ def test_the_ordinary_call_skips_drf_and_answers_the_same(api, agent, name):
     assert hot.json() == via_drf.json()
 
 
-@pytest.mark.parametrize("name", ["heartbeat", "config", "pending"])
+@pytest.mark.parametrize("name", ["heartbeat", "config", "pending", "pricing"])
 @pytest.mark.parametrize("case,status", [
     ("no token", 401), ("unknown token", 401), ("malformed header", 401), ("inactive client", 403),
     ("another client's agent", 404), ("malformed id", 404),
@@ -68,6 +69,15 @@ def test_every_other_call_is_the_drf_views(api, client_obj, other_client, agent,
     r = send(api, method, url, body, **headers)
     assert r.status_code == status, r.content
     assert r.json()["success"] is False and r.json()["error"]
+
+
+def test_a_v3_or_bad_pricing_report_is_the_drf_views(api, agent):
+    r = api.post(f"/api/agents/{agent.pk}/pricing-report", payloads.pricing_v3(), format="json")
+    assert r.status_code == 200 and r.json()["success"] is True
+    body = payloads.pricing_v4()
+    body["pricing"]["spot_pools"][0]["price"] = "cheap"
+    r = api.post(f"/api/agents/{agent.pk}/pricing-report", body, format="json")
+    assert r.status_code == 400 and "spot_pools" in r.json()["error"]
 
 
 def test_a_bad_heartbeat_body_gets_the_serializers_400(api, agent):
