@@ -41,7 +41,17 @@ from types import SimpleNamespace
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
-from load import GUNICORN_ARGS, GUNICORN_CONF, HOST, Stack, free_port, mysql, wait_ready  # noqa: E402
+from load import (  # noqa: E402
+    GUNICORN_ARGS,
+    GUNICORN_CONF,
+    HOST,
+    Stack,
+    free_port,
+    fresh_stores,
+    mysql,
+    server_env,
+    wait_ready,
+)
 
 TARGET = 2.0  # % of one core, web + worker + beat
 # The worker and beat as production runs them (docs/OPERATIONS.md, docker-compose.yml).
@@ -147,20 +157,10 @@ def main() -> int:
     db_created = False
     redis_client = None
     try:
-        import redis
-
         print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the start", flush=True)
-        redis_client = redis.Redis.from_url(args.redis_url)
-        redis_client.flushdb()
-        mysql(f"DROP DATABASE IF EXISTS `{db}`")
-        mysql(f"CREATE DATABASE `{db}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+        redis_client = fresh_stores(db=db, redis_url=args.redis_url)
         db_created = True
-        env = dict(os.environ, DJANGO_SETTINGS_MODULE="spotbackend.settings", DEBUG="false",
-                   SECRET_KEY="bench-idle-secret-key-not-for-production-0123456789",
-                   ALLOWED_HOSTS=f"{HOST},localhost", DATABASE_URL=f"mysql://root@{HOST}:3306/{db}",
-                   REDIS_URL=args.redis_url, SPOTBACKEND_VAR_DIR=str(workdir / "var"))
-        for name in ("TEST_DATABASE_NAME", "DB_READ_TIMEOUT", "DB_WRITE_TIMEOUT"):
-            env.pop(name, None)
+        env = server_env(db=db, redis_url=args.redis_url, workdir=workdir, name="idle")
         t0 = time.monotonic()
         subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
         counts = seed(db, args)

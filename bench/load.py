@@ -729,6 +729,28 @@ def cpu_snapshot(groups: dict[str, int]) -> dict[str, float]:
     return out
 
 
+def fresh_stores(*, db: str, redis_url: str):
+    """An empty throwaway database and Redis database for a bench run; the Redis client."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    client.flushdb()
+    mysql(f"DROP DATABASE IF EXISTS `{db}`")
+    mysql(f"CREATE DATABASE `{db}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+    return client
+
+
+def server_env(*, db: str, redis_url: str, workdir: Path, name: str) -> dict:
+    """The production settings the bench's servers and workers run with (no test overrides)."""
+    env = dict(os.environ, DJANGO_SETTINGS_MODULE="spotbackend.settings", DEBUG="false",
+               SECRET_KEY=f"bench-{name}-secret-key-not-for-production-0123456789",
+               ALLOWED_HOSTS=f"{HOST},localhost", DATABASE_URL=f"mysql://root@{HOST}:3306/{db}",
+               REDIS_URL=redis_url, SPOTBACKEND_VAR_DIR=str(workdir / "var"))
+    for setting in ("TEST_DATABASE_NAME", "DB_READ_TIMEOUT", "DB_WRITE_TIMEOUT"):
+        env.pop(setting, None)
+    return env
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind((HOST, 0))
@@ -962,19 +984,10 @@ def main() -> int:
     redis_client = None
     report = {"command": " ".join([Path(sys.argv[0]).as_posix()] + sys.argv[1:]), "levels": {}}
     try:
-        import redis
-
         print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the start", flush=True)
-        redis_client = redis.Redis.from_url(args.redis_url)
-        redis_client.flushdb()
-        mysql(f"DROP DATABASE IF EXISTS `{db}`")
-        mysql(f"CREATE DATABASE `{db}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+        redis_client = fresh_stores(db=db, redis_url=args.redis_url)
         db_created = True
-        env = dict(os.environ, DJANGO_SETTINGS_MODULE="spotbackend.settings", DEBUG="false",
-                   SECRET_KEY="bench-load-secret-key-not-for-production-0123456789",
-                   ALLOWED_HOSTS=f"{HOST},localhost", DATABASE_URL=f"mysql://root@{HOST}:3306/{db}",
-                   REDIS_URL=args.redis_url, SPOTBACKEND_VAR_DIR=str(workdir / "var"))
-        env.pop("TEST_DATABASE_NAME", None)
+        env = server_env(db=db, redis_url=args.redis_url, workdir=workdir, name="load")
         t0 = time.monotonic()
         for command in (["migrate", "--noinput"], ["collectstatic", "--noinput"]):  # as a deploy does
             subprocess.run([sys.executable, "manage.py", *command, "-v", "0"], cwd=ROOT, env=env, check=True)
