@@ -49,7 +49,9 @@ from load import (  # noqa: E402
     free_port,
     fresh_stores,
     mysql,
+    proc_stats,
     server_env,
+    shared_service,
     wait_ready,
 )
 
@@ -57,7 +59,6 @@ TARGET = 2.0  # % of one core, web + worker + beat
 # The worker and beat as production runs them (docs/OPERATIONS.md, docker-compose.yml).
 CELERY_WORKER_ARGS = ["worker", "--loglevel", "INFO"]
 CELERY_BEAT_ARGS = ["beat", "--loglevel", "INFO", "--scheduler", "django_celery_beat.schedulers:DatabaseScheduler"]
-_TICK = os.sysconf("SC_CLK_TCK")
 
 
 def processes(groups: dict[str, int]) -> dict[int, dict]:
@@ -65,26 +66,11 @@ def processes(groups: dict[str, int]) -> dict[int, dict]:
     MariaDB and Redis (shared: reported apart)."""
     by_pgid = {pgid: name for name, pgid in groups.items()}
     out = {}
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/stat") as fh:
-                raw = fh.read()
-        except OSError:
-            continue
-        comm = raw[raw.index("(") + 1:raw.rindex(")")]
-        fields = raw[raw.rindex(")") + 2:].split()
-        ppid, pgid, cpu = int(fields[1]), int(fields[2]), (int(fields[11]) + int(fields[12])) / _TICK
-        if pgid in by_pgid:
-            group = by_pgid[pgid]
-        elif comm in ("mariadbd", "mysqld"):
-            group = "mariadb (shared)"
-        elif comm == "redis-server":
-            group = "redis (shared)"
-        else:
-            continue
-        out[int(entry.name)] = {"group": group, "ppid": ppid, "cpu": cpu}
+    for pid, comm, ppid, pgid, cpu in proc_stats():
+        shared = shared_service(comm)
+        group = by_pgid.get(pgid) or (f"{shared} (shared)" if shared else None)
+        if group:
+            out[pid] = {"group": group, "ppid": ppid, "cpu": cpu}
     return out
 
 

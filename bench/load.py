@@ -704,11 +704,8 @@ def _killpg(pgid: int, sig: int) -> None:
 _TICK = os.sysconf("SC_CLK_TCK")
 
 
-def cpu_snapshot(groups: dict[str, int]) -> dict[str, float]:
-    """CPU seconds so far of each started process group, and of MariaDB and Redis (read from /proc)."""
-    out = {name: 0.0 for name in groups}
-    out.update({"mariadb": 0.0, "redis": 0.0})
-    by_pgid = {pgid: name for name, pgid in groups.items()}
+def proc_stats():
+    """(pid, command name, parent pid, process group, CPU seconds so far) of every live process (/proc)."""
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
@@ -719,13 +716,23 @@ def cpu_snapshot(groups: dict[str, int]) -> dict[str, float]:
             continue
         comm = raw[raw.index("(") + 1:raw.rindex(")")]
         fields = raw[raw.rindex(")") + 2:].split()
-        pgid, cpu = int(fields[2]), (int(fields[11]) + int(fields[12])) / _TICK
-        if pgid in by_pgid:
-            out[by_pgid[pgid]] += cpu
-        elif comm in ("mariadbd", "mysqld"):
-            out["mariadb"] += cpu
-        elif comm == "redis-server":
-            out["redis"] += cpu
+        yield int(entry.name), comm, int(fields[1]), int(fields[2]), (int(fields[11]) + int(fields[12])) / _TICK
+
+
+def shared_service(comm: str) -> str | None:
+    """'mariadb' or 'redis' for the shared servers' processes, else None."""
+    return {"mariadbd": "mariadb", "mysqld": "mariadb", "redis-server": "redis"}.get(comm)
+
+
+def cpu_snapshot(groups: dict[str, int]) -> dict[str, float]:
+    """CPU seconds so far of each started process group, and of MariaDB and Redis (read from /proc)."""
+    out = {name: 0.0 for name in groups}
+    out.update({"mariadb": 0.0, "redis": 0.0})
+    by_pgid = {pgid: name for name, pgid in groups.items()}
+    for _, comm, _, pgid, cpu in proc_stats():
+        name = by_pgid.get(pgid) or shared_service(comm)
+        if name:
+            out[name] += cpu
     return out
 
 
