@@ -209,19 +209,25 @@ def heartbeat_signature(*, instance_id: str, status: str, instance_type: str, az
     return "|".join((instance_id, status, instance_type, az, mode))
 
 
+AGENT_FACTS = ("client_id", "instance_id", "current_mode", "current_pool_id", "region")
+
+
 def _load_signatures() -> dict:
-    """The heartbeat signature of every agent whose row has one (as `agent_cache_warm` fills it)."""
+    """Per agent: its heartbeat signature when its row has one (as `agent_cache_warm` fills it), and
+    the facts a pricing report reads (`agent_facts_get`). One query for both."""
     from agents.models import Agent
 
-    rows = (Agent.objects.order_by().filter(current_mode__in=("spot", "ondemand")).exclude(instance_id="")
-            .exclude(instance_type="").exclude(az="")
-            .values_list("id", "instance_id", "status", "instance_type", "az", "current_mode"))
-    return {pk: heartbeat_signature(instance_id=i, status=st, instance_type=t, az=az, mode=m)
-            for pk, i, st, t, az, m in rows.iterator(chunk_size=5000)}
-
+    loaded = {}
+    rows = Agent.objects.order_by().values_list("id", "status", "instance_type", "az", *AGENT_FACTS)
+    for pk, status, instance_type, az, *facts in rows.iterator(chunk_size=5000):
+        facts = dict(zip(AGENT_FACTS, facts))
+        loaded[("facts", pk)] = facts
+        if facts["instance_id"] and instance_type and az and facts["current_mode"] in ("spot", "ondemand"):
+            loaded[pk] = heartbeat_signature(instance_id=facts["instance_id"], status=status,
+                                             instance_type=instance_type, az=az, mode=facts["current_mode"])
+    return loaded
 
 _signatures = LocalCache("sb:epoch:agents", loader=_load_signatures)  # bumped whenever any agent's state changes
-AGENT_FACTS = ("client_id", "instance_id", "current_mode", "current_pool_id", "region")
 
 
 def agent_facts_get(*, agent_pk) -> dict | None:

@@ -360,7 +360,7 @@ def test_a_starting_process_loads_every_owner_in_one_query(client_obj, other_cli
     assert len(ctx.captured_queries) == 1
 
 
-@pytest.mark.parametrize("name", ["heartbeat", "config", "pending"])
+@pytest.mark.parametrize("name", ["heartbeat", "config", "pending", "pricing"])
 def test_a_starting_process_preloads_its_local_layers(api, client_obj, agent, name):
     """After a restart (or an epoch change) one query per layer serves every agent, not one each."""
     others = [AgentFactory(client=client_obj, instance_id=f"i-0bbb000{n}", az="us-east-1a", current_mode="spot")
@@ -373,8 +373,12 @@ def test_a_starting_process_preloads_its_local_layers(api, client_obj, agent, na
                                           payloads.heartbeat(instance_id=a.instance_id), format="json"),
             "config": lambda: api.get(f"/api/agents/{a.pk}/config"),
             "pending": lambda: api.get(f"/api/agents/{a.pk}/pending-commands?instance_id={a.instance_id}"),
+            "pricing": lambda: api.post(f"/api/agents/{a.pk}/pricing-report",
+                                        payloads.pricing_v4(instance_id=a.instance_id), format="json"),
         }[name]
 
+    for a in fleet:
+        call(a)()  # the database holds what the calls report (a pricing report records the agent's pool)
     hot_reset()  # a new process: nothing local
     hot_client().flushdb()  # ...and Redis cold too, so only the preload can answer
     counts = [queries_of(call(a))[0] for a in fleet]
