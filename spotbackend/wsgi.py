@@ -1,6 +1,6 @@
 """WSGI entry point (gunicorn spotbackend.wsgi:application)."""
+import gc
 import os
-
 import sys
 
 import django
@@ -16,3 +16,10 @@ django.setup(set_prefix=False)
 from spotbackend.handlers import SplitApplication  # noqa: E402
 
 application = SplitApplication()
+
+# Everything loaded so far (Django, DRF, the models, the URL patterns: ~125,000 objects) lives as long
+# as the process: moved out of the collector's reach, a full collection no longer walks it. Each full
+# collection used to stall a worker for ~60 ms, a few times a minute, which was most of the agent calls'
+# p99 at 1,200 req/s (33 -> 4.5 ms; docs/PERFORMANCE.md).
+gc.collect()
+gc.freeze()
