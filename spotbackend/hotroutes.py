@@ -21,11 +21,11 @@ from rest_framework.renderers import JSONRenderer
 
 from clients.services import client_get_by_token
 from spotbackend.exceptions import ApplicationError
+from spotbackend.negotiation import accepts_json
 from spotbackend.parsers import SafeJSONParser
 
 _renderer = JSONRenderer()
 _parser = SafeJSONParser()
-_ANY_ACCEPT = {"", "*/*", "application/json"}
 
 
 def _client(request):
@@ -53,7 +53,7 @@ def hot_route(view_class, answer, *, method: str, with_body: bool = False):
     drf_view = view_class.as_view()
 
     def view(request, **kwargs):
-        if request.method == method and request.META.get("HTTP_ACCEPT", "") in _ANY_ACCEPT:
+        if request.method == method and accepts_json(request):
             client = _client(request)
             if client is not None:
                 body = _body(request) if with_body else None

@@ -9,9 +9,14 @@ from rest_framework.renderers import JSONRenderer
 _ANY = {"", "*/*", "application/json", "application/json, */*", "*/*; q=0.8"}
 
 
+def accepts_json(request) -> bool:
+    """The caller accepts anything or JSON, with no `?format=`: JSON needs no negotiation."""
+    return request.META.get("HTTP_ACCEPT", "") in _ANY and "format" not in request.GET
+
+
 class JsonFirstNegotiation(DefaultContentNegotiation):
     def select_renderer(self, request, renderers, format_suffix=None):
         if (len(renderers) == 1 and type(renderers[0]) is JSONRenderer and format_suffix is None
-                and request.META.get("HTTP_ACCEPT", "") in _ANY and "format" not in request.query_params):
+                and accepts_json(request)):
             return renderers[0], renderers[0].media_type
         return super().select_renderer(request, renderers, format_suffix)

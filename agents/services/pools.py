@@ -36,3 +36,20 @@ def pool_get_or_create(*, pool_id: str, instance_type: str = "", az: str = "") -
         pk=pool_id, defaults={"instance_type": instance_type, "az": az, "region": region_of_az(az)}
     )
     return pool
+
+
+def pools_ensure(pool_regions: dict[str, str]) -> None:
+    """Create the pools (id -> region of the report) that do not exist yet: one INSERT IGNORE, pool-id
+    order. Type and AZ come from the id alone: a quote's own fields cannot file a pool under another type."""
+    ids = sorted(pool_regions)
+    if not ids:
+        return
+    existing = set(SpotPool.objects.filter(pk__in=ids).values_list("pk", flat=True))
+    new_pools = []
+    for pid in ids:
+        if pid not in existing:
+            instance_type, az = pool_parse_id(pid)
+            new_pools.append(SpotPool(id=pid, instance_type=instance_type, az=az,
+                                      region=region_of_az(az) or pool_regions[pid]))
+    if new_pools:
+        SpotPool.objects.bulk_create(new_pools, ignore_conflicts=True)

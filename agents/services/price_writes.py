@@ -27,7 +27,7 @@ from django.utils.dateparse import parse_datetime
 
 from agents.models import OnDemandPriceSample, SpotPool, SpotPriceSample
 from agents.services.market import stored_quotes_forget
-from agents.services.pools import pool_parse_id, region_of_az
+from agents.services.pools import pools_ensure
 from spotbackend.hotcache import HotScript
 
 logger = logging.getLogger(__name__)
@@ -80,23 +80,6 @@ def with_deadlock_retry(fn):
 
 
 # --- writing --------------------------------------------------------------------------------------
-
-def pools_ensure(pool_regions: dict[str, str]) -> None:
-    """Create the pools (id -> region of the report) that do not exist yet: one INSERT IGNORE, pool-id
-    order. Type and AZ come from the id alone: a quote's own fields cannot file a pool under another type."""
-    ids = sorted(pool_regions)
-    if not ids:
-        return
-    existing = set(SpotPool.objects.filter(pk__in=ids).values_list("pk", flat=True))
-    new_pools = []
-    for pid in ids:
-        if pid not in existing:
-            instance_type, az = pool_parse_id(pid)
-            new_pools.append(SpotPool(id=pid, instance_type=instance_type, az=az,
-                                      region=region_of_az(az) or pool_regions[pid]))
-    if new_pools:
-        SpotPool.objects.bulk_create(new_pools, ignore_conflicts=True)
-
 
 def price_facts_write(batch: list[PriceFacts]) -> int:
     """Store the facts of these reports: their pools, their samples (once each: a fact written twice

@@ -9,9 +9,9 @@ from django.utils import timezone
 from agents.locks import agent_lock
 from agents.models import Agent, SpotPool, SpotPriceSample
 from agents.services.market import ondemand_ceiling, quote_problem, sample_time
-from agents.services.pools import pool_parse_id, region_of_az
+from agents.services.pools import pool_parse_id, pools_ensure, region_of_az
 from agents.selectors import ReportingAgent
-from agents.services.price_writes import PriceFacts, price_facts_store, pools_ensure, with_deadlock_retry
+from agents.services.price_writes import PriceFacts, price_facts_store, with_deadlock_retry
 
 V4_FALLBACK_ONDEMAND = Decimal("0.1")
 
