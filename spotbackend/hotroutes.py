@@ -19,22 +19,24 @@ from django.http import HttpResponse
 from rest_framework.exceptions import APIException
 from rest_framework.renderers import JSONRenderer
 
-from clients.services import client_get_by_token
+from spotbackend.authentication import ClientTokenAuthentication
 from spotbackend.exceptions import ApplicationError
 from spotbackend.negotiation import accepts_json
 from spotbackend.parsers import SafeJSONParser
 
+_authentication = ClientTokenAuthentication()
 _renderer = JSONRenderer()
 _parser = SafeJSONParser()
 
 
 def _client(request):
-    """The active client of an ordinary `Authorization: Bearer <token>` header, else None."""
-    scheme, _, token = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
-    if scheme.lower() != "bearer" or not token or not token.isascii() or " " in token or "\t" in token:
+    """The active client of the call's Bearer token, by the API's own authentication, else None (the
+    DRF view then answers and counts a failed token)."""
+    try:
+        found = _authentication.authenticate(request)
+    except APIException:
         return None
-    client = client_get_by_token(token=token)
-    return client if client is not None and client.is_active else None
+    return found[0] if found else None
 
 
 def _body(request):
