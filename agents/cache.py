@@ -127,7 +127,18 @@ def _load_configs() -> dict:
             for row in Agent.objects.order_by().values("id", *CONFIG_FIELDS).iterator(chunk_size=5000)}
 
 
-_configs = LocalCache("sb:epoch:config", loader=_load_configs)  # bumped only when a config setting changes
+def _agent_entry(name: str) -> tuple:
+    """The local key of one agent's entry, from the name a change logs (`LocalCache.forget`)."""
+    return (uuid.UUID(name),)
+
+
+def _agent_entries(name: str) -> tuple:
+    pk = uuid.UUID(name)
+    return pk, ("facts", pk)
+
+
+# Each is told of one agent's change by name (`forget`), of a change of many or unknown ones by its epoch.
+_configs = LocalCache("sb:epoch:config", loader=_load_configs, forget_key=_agent_entry)
 
 
 def agent_config_cached(*, agent_pk) -> tuple[dict | None, str | None]:
@@ -161,7 +172,7 @@ def _load_no_commands() -> dict:
             if pk not in pending}
 
 
-_no_commands = LocalCache("sb:epoch:commands", loader=_load_no_commands)  # bumped whenever any command is saved
+_no_commands = LocalCache("sb:epoch:commands", loader=_load_no_commands, forget_key=_agent_entry)
 
 
 def agent_has_no_command_cached(*, agent_pk) -> tuple[bool, str | None]:
@@ -183,7 +194,7 @@ def agent_no_command_fill(*, agent_pk, seen: str | None) -> None:
 def agent_commands_changed(*, agent_pk) -> None:
     """A command was saved for the agent: its next poll must read the database."""
     hot_invalidate_on_commit(_command_key(agent_pk))
-    _no_commands.bump_on_commit()
+    _no_commands.forget_on_commit(str(agent_pk))
 
 
 # --- heartbeats written behind --------------------------------------------------------------------
@@ -227,13 +238,13 @@ def _load_signatures() -> dict:
                                              instance_type=instance_type, az=az, mode=facts["current_mode"])
     return loaded
 
-_signatures = LocalCache("sb:epoch:agents", loader=_load_signatures)  # bumped whenever any agent's state changes
+_signatures = LocalCache("sb:epoch:agents", loader=_load_signatures, forget_key=_agent_entries)
 
 
 def agent_facts_get(*, agent_pk) -> dict | None:
     """The agent's primary instance, mode, pool and region (what a pricing report is checked against),
-    or None (unknown agent). Kept per process beside the heartbeat signatures, under the same epoch:
-    any save of the agent row or bulk state change drops them everywhere within HOT_LOCAL_CHECK_SECONDS.
+    or None (unknown agent). Kept per process beside the heartbeat signatures and dropped with them:
+    any save of the agent row or state change drops them everywhere within HOT_LOCAL_CHECK_SECONDS.
     A stale answer within that second is harmless there: the mode is written under the agent lock."""
     key = ("facts", agent_pk)
     facts = _signatures.get(key)  # reads the epoch before the database: a change meanwhile drops the fill
@@ -367,9 +378,9 @@ def agent_row_changed(*, agent_pk, fields=None) -> None:
     """The agent row was saved (settings, status, instance...): its config and heartbeat signature
     are read again. `fields`: the saved fields when known (None: any)."""
     hot_invalidate_on_commit(_config_key(agent_pk), _signature_key(agent_pk))
-    _signatures.bump_on_commit()
+    _signatures.forget_on_commit(str(agent_pk))
     if fields is None or set(fields) & set(CONFIG_FIELDS):
-        _configs.bump_on_commit()
+        _configs.forget_on_commit(str(agent_pk))
 
 
 def agents_state_changed(*, agent_pks) -> None:
@@ -377,13 +388,13 @@ def agents_state_changed(*, agent_pks) -> None:
     keys = [_signature_key(pk) for pk in agent_pks]
     if keys:
         hot_invalidate_on_commit(*keys)
-        _signatures.bump_on_commit()
+        _signatures.forget_on_commit(*(str(pk) for pk in agent_pks))
 
 
 def agent_deleted(*, agent_pk) -> None:
     agent_owner_forget(agent_pk=agent_pk)
     for local in (_configs, _no_commands, _signatures):
-        local.bump_on_commit()
+        local.forget_on_commit(str(agent_pk))
     hot_invalidate_on_commit(_config_key(agent_pk), _command_key(agent_pk), _signature_key(agent_pk),
                              _owner_key(agent_pk))
 

@@ -23,6 +23,11 @@ DIRTY_PREFIX = "~"  # cached values are JSON or plain words and never start with
 # A local layer with a loader reloads everything at most this often: where the epoch moves faster
 # (a busy fleet's agent rows), entries are read one by one in between.
 PRELOAD_MIN_SECONDS = 30.0
+# Changes of single entries (`LocalCache.forget`) stay in Redis this long: a process that has not
+# checked for half of it drops its whole layer instead of reading them.
+FORGET_LOG_SECONDS = 300.0
+FORGET_READ_MAX = 5000  # more changes than this since a process's last check: it drops its layer
+FORGET_MAX_NAMES = 1000  # more names in one change: the epoch moves instead
 
 _CAS_FILL = """
 local cur = redis.call('GET', KEYS[1])
@@ -153,6 +158,17 @@ class HotScript:
         return _call(run, default)
 
 
+# Append names to a LocalCache's log and trim what is older than ARGV[1] ms, by Redis's own clock.
+_FORGET = HotScript("""
+local id
+for i = 2, #ARGV do id = redis.call('XADD', KEYS[1], '*', 'k', ARGV[i]) end
+local ms = tonumber(string.match(id, '^(%d+)'))
+redis.call('XTRIM', KEYS[1], 'MINID', '~', tostring(ms - tonumber(ARGV[1])))
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[1]) * 2)
+return id
+""")
+
+
 def hot_pipeline(build, default=None):
     """Run several commands in one round trip: `build(pipe)` queues them; the results, or `default`."""
 
@@ -170,17 +186,27 @@ class LocalCache:
     `bump()` (after a change) gives the epoch a fresh token; every process compares its epochs at
     most every `HOT_LOCAL_CHECK_SECONDS` (all of them in one round trip) and drops a cache whose epoch
     moved, so a change is seen everywhere within that time. Without Redis the epochs are unknown and
-    the caches are dropped at every check: entries live that long at most."""
+    the caches are dropped at every check: entries live that long at most.
+
+    A cache made with `forget_key` also takes changes of single entries: `forget(name)` appends the
+    name to a short log in Redis (a stream beside the epoch), and every process reads the log in the
+    same round trip and drops only those entries. One agent's change then costs every other process
+    one entry, not its whole layer (docs/PERFORMANCE.md, "Changes of one agent")."""
 
     _all: list["LocalCache"] = []
     _lock = threading.Lock()
     _checked_at = float("-inf")
 
-    def __init__(self, epoch_key: str, max_entries: int = 200_000, loader=None):
+    def __init__(self, epoch_key: str, max_entries: int = 200_000, loader=None, forget_key=None):
         """`loader`: () -> {key: value} of every entry, read from the database. When given, the first
         miss under an epoch loads them all in one query (at most every PRELOAD_MIN_SECONDS), so a
-        process that starts, or whose epoch moved, does not ask Redis once per key."""
+        process that starts, or whose epoch moved, does not ask Redis once per key.
+        `forget_key`: name -> the local keys it stands for; enables `forget` (names are strings)."""
         self.epoch_key = epoch_key
+        self.forget_key = forget_key
+        self.log_key = epoch_key + ":log" if forget_key is not None else None
+        self.log_id: str | None = None  # the last log entry applied here (None: start from the log's end)
+        self.generation = 0  # moves whenever entries are dropped by name (a fill read before must not land)
         self.max_entries = max_entries
         self.entries: dict = {}
         self.epoch: str | None = None
@@ -200,18 +226,55 @@ class LocalCache:
             if now - cls._checked_at < settings.HOT_LOCAL_CHECK_SECONDS:
                 return
 
+            # A process that has not looked for a while may have missed trimmed log entries: it
+            # starts again from the log's end and drops everything instead.
+            lagging = now - cls._checked_at > FORGET_LOG_SECONDS / 2
+
             def build(pipe):
                 for cache in cls._all:
                     pipe.set(cache.epoch_key, DIRTY_PREFIX + uuid.uuid4().hex, nx=True, ex=30 * 86400)
                     pipe.get(cache.epoch_key)
+                    if cache.log_key is None:
+                        continue
+                    if cache.log_id is None or lagging:
+                        pipe.xrevrange(cache.log_key, count=1)
+                    else:
+                        pipe.xrange(cache.log_key, min="(" + cache.log_id, count=FORGET_READ_MAX)
 
             results = hot_pipeline(build)
-            for i, cache in enumerate(cls._all):
-                epoch = results[2 * i + 1] if results else None
+            at = 0
+            for cache in cls._all:
+                epoch = results[at + 1] if results else None
+                log = results[at + 2] if results and cache.log_key is not None else None
+                at += 2 + (cache.log_key is not None)
                 if epoch is None or epoch != cache.epoch:
                     cache.entries = {}
+                if cache.log_key is not None:
+                    cache._apply_log(log, from_end=cache.log_id is None or lagging, known=epoch is not None)
                 cache.epoch = epoch
             cls._checked_at = now
+
+    def _apply_log(self, log, *, from_end: bool, known: bool) -> None:
+        """Drop the entries the log names since the last check (under LocalCache._lock)."""
+        if not known:
+            self.log_id = None  # Redis unavailable: everything was dropped, start again from the end
+            return
+        if from_end:
+            if self.log_id is not None:  # lagging: what was missed is unknown
+                self.entries = {}
+                self.generation += 1
+            self.log_id = log[0][0] if log else "0-0"
+            return
+        if not log:
+            return
+        self.generation += 1
+        if len(log) >= FORGET_READ_MAX:
+            self.entries = {}  # more changes than worth reading one by one
+        else:
+            for _, fields in log:
+                for key in self.forget_key(fields.get("k", "")):
+                    self.entries.pop(key, None)
+        self.log_id = log[-1][0]
 
     def get(self, key):
         LocalCache.check_epochs()
@@ -219,7 +282,7 @@ class LocalCache:
         if value is None and self.loader is not None and self.epoch is not None and self.loaded_epoch != self.epoch:
             self._preload()
             value = self.entries.get(key)
-        self.read_under.epoch = self.epoch  # what a fill after this read may be kept under
+        self.read_under.epoch = (self.epoch, self.generation)  # what a fill after this read may be kept under
         return value
 
     def _preload(self) -> None:
@@ -228,7 +291,7 @@ class LocalCache:
         if not self.load_lock.acquire(blocking=False):
             return  # another thread is loading: this one asks Redis meanwhile
         try:
-            epoch, now = self.epoch, time.monotonic()
+            epoch, generation, now = self.epoch, self.generation, time.monotonic()
             if self.loaded_epoch == epoch or now - self.loaded_at < PRELOAD_MIN_SECONDS:
                 return
             self.loaded_epoch, self.loaded_at = epoch, now
@@ -238,7 +301,8 @@ class LocalCache:
                 logger.exception("preloading %s failed", self.epoch_key)
                 return
             with LocalCache._lock:  # check_epochs swaps entries and epoch under it
-                if self.epoch == epoch and len(loaded) + len(self.entries) < self.max_entries:
+                if (self.epoch, self.generation) == (epoch, generation) and \
+                        len(loaded) + len(self.entries) < self.max_entries:
                     self.entries.update(loaded)
         finally:
             self.load_lock.release()
@@ -249,7 +313,7 @@ class LocalCache:
         with LocalCache._lock:
             if self.epoch is None:
                 return  # epoch unknown (no Redis): nothing local can be trusted beyond this check
-            if getattr(self.read_under, "epoch", self.epoch) != self.epoch:
+            if getattr(self.read_under, "epoch", (self.epoch, self.generation)) != (self.epoch, self.generation):
                 return
             if len(self.entries) >= self.max_entries:
                 self.entries = {}
@@ -268,10 +332,31 @@ class LocalCache:
         if not transaction.get_autocommit():
             transaction.on_commit(self.bump)
 
+    def forget(self, *names: str) -> None:
+        """A change of these entries only: drop them here now and in every other process at its next
+        check. Many names at once move the epoch instead (one key for all of them)."""
+        if not names:
+            return
+        if len(names) > FORGET_MAX_NAMES:
+            self.bump()
+            return
+        with LocalCache._lock:
+            self.generation += 1
+            for name in names:
+                for key in self.forget_key(name):
+                    self.entries.pop(key, None)
+        _FORGET(keys=[self.log_key], args=[int(FORGET_LOG_SECONDS * 1000), *names])
+
+    def forget_on_commit(self, *names: str) -> None:
+        """`forget` now and again after the surrounding transaction commits (as `bump_on_commit`)."""
+        self.forget(*names)
+        if not transaction.get_autocommit():
+            transaction.on_commit(lambda: self.forget(*names))
+
     @classmethod
     def clear_all(cls) -> None:
         for cache in cls._all:
-            cache.entries, cache.epoch = {}, None
+            cache.entries, cache.epoch, cache.log_id = {}, None, None
             cache.loaded_epoch, cache.loaded_at = None, float("-inf")
         cls._checked_at = float("-inf")
 

@@ -178,8 +178,8 @@ def agent_heartbeat(*, agent: Agent, payload: HeartbeatPayload) -> str:
             instance_primary_end(agent=agent, at=now)
         elif agent.status == AgentStatus.OFFLINE:
             instance_primary_resume(agent=agent)
-    if len(update) > 1:
-        agents_state_changed(agent_pks=[agent.pk])
+    if any(getattr(agent, key) != value for key, value in update.items() if key != "last_heartbeat_at"):
+        agents_state_changed(agent_pks=[agent.pk])  # only a real change: the agent's cached state is read again
     update["last_heartbeat_at"] = max(agent.last_heartbeat_at or now, now)
     for key, value in update.items():
         setattr(agent, key, value)

@@ -144,6 +144,27 @@ def test_a_heartbeat_that_differs_takes_the_full_path(api, agent):
     assert agent.instance_id == "i-0aaa1111"
 
 
+def test_a_full_path_heartbeat_that_changes_nothing_drops_no_cached_state(agent):
+    """A terminating agent's heartbeats take the full path (their status is not the stored one) but change
+    nothing: no process drops the agent's cached state; a changed AZ does."""
+    from agents.services.heartbeats import HeartbeatPayload, agent_heartbeat
+
+    Agent.objects.filter(pk=agent.pk).update(status=AgentStatus.TERMINATING)
+    agent.refresh_from_db()
+    redis = hot_client()
+    redis.delete("sb:epoch:agents:log")
+    same = HeartbeatPayload(status="online", instance_id="i-0aaa1111", instance_type=agent.instance_type,
+                            mode="spot", az="us-east-1a")
+    assert agent_heartbeat(agent=agent, payload=same) == "primary"
+    agent.refresh_from_db()
+    assert agent.status == AgentStatus.TERMINATING
+    assert not redis.exists("sb:epoch:agents:log")
+    moved = HeartbeatPayload(status="online", instance_id="i-0aaa1111", instance_type=agent.instance_type,
+                             mode="spot", az="us-east-1b")
+    agent_heartbeat(agent=agent, payload=moved)
+    assert [f["k"] for _, f in redis.xrange("sb:epoch:agents:log")] == [str(agent.pk)]
+
+
 def test_settings_change_shows_in_the_cached_config(api, agent):
     url = f"/api/agents/{agent.pk}/config"
     assert api.get(url).json()["auto_switch_enabled"] is False

@@ -107,18 +107,21 @@ def test_the_statement_count_does_not_grow_with_history(api, client_obj, pools, 
 
 def test_a_notice_does_not_drop_every_process_config_cache(api, client_obj, pools,
                                                            django_capture_on_commit_callbacks):
-    """The agent row is saved by the fields the notice changes: the config epoch (every process's cached
-    configs) stays; the agent's heartbeat signature does not (its status changed)."""
+    """The agent row is saved by the fields the notice changes: no epoch moves (every process keeps its
+    cached configs and signatures); this agent's heartbeat signature is dropped by name (its status changed)."""
     from spotbackend.hotcache import hot_client
 
     agent = AgentFactory(client=client_obj, current_pool=pools[0])
     redis = hot_client()
     redis.set("sb:epoch:config", "before")
     redis.set("sb:epoch:agents", "before")
+    redis.delete("sb:epoch:agents:log", "sb:epoch:config:log")  # what creating the agent logged
     with django_capture_on_commit_callbacks(execute=True):
         assert post(api, agent, body(agent)).json()["create_emergency_replica"] is True
     assert redis.get("sb:epoch:config") in ("before", b"before")
-    assert redis.get("sb:epoch:agents") not in ("before", b"before")
+    assert redis.get("sb:epoch:agents") in ("before", b"before")
+    assert {fields["k"] for _, fields in redis.xrange("sb:epoch:agents:log")} == {str(agent.pk)}
+    assert not redis.exists("sb:epoch:config:log")
 
 
 def test_a_post_that_lost_the_race_answers_as_a_repeat(api, client_obj, pools, monkeypatch):
