@@ -6,11 +6,12 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from agents.models import Agent, Mode, RiskRecommendation, SpotPool
+from spotbackend.db.rows import ModelRows
 
 # Rank order of the risk buckets; a pool never analysed sits between safe and caution.
 RISK_BUCKET = {RiskRecommendation.SAFE: 0, "": 1, RiskRecommendation.CAUTION: 2, RiskRecommendation.AVOID: 3}
@@ -33,6 +34,27 @@ class PoolChoice:
 
 def _rank(pool: SpotPool) -> tuple:
     return (risk_bucket(pool), pool.latest_price, pool.pk)
+
+
+_pool_rows = ModelRows(SpotPool)
+
+
+def _candidates(*, instance_type: str, region: str, fresh_after, exclude_pool_ids, also_id) -> list[SpotPool]:
+    """The pools of this type and region with a fresh price, less the excluded ones; plus the pool
+    `also_id` whatever it is (excluded from the candidates: the caller tells it apart). Plain SQL
+    (spotbackend/db/rows.py): every termination notice of a burst chooses a pool."""
+    qn = connection.ops.quote_name
+    where = (f"{qn('instance_type')} = %s AND {qn('region')} = %s AND {qn('latest_price_at')} >= %s "
+             f"AND {qn('latest_price')} IS NOT NULL")
+    params = [instance_type, region, connection.ops.adapt_datetimefield_value(fresh_after)]
+    excluded = [pk for pk in exclude_pool_ids if pk]
+    if excluded:
+        where += f" AND {qn('id')} NOT IN ({', '.join(['%s'] * len(excluded))})"
+        params += excluded
+    if also_id:
+        where = f"({where}) OR {qn('id')} = %s"
+        params.append(also_id)
+    return _pool_rows.fetch(where, params)
 
 
 def pool_select(
@@ -64,11 +86,8 @@ def pool_select(
             capped_by = SpotPool.objects.filter(pk=max_risk_of_id).first()
         return PoolChoice(None, "instance type or region unknown: on-demand", capped_by)
     fresh_after = now - timedelta(seconds=settings.PRICE_FRESHNESS_SECONDS)
-    wanted = Q(instance_type=instance_type, region=region, latest_price_at__gte=fresh_after,
-               latest_price__isnull=False) & ~Q(pk__in=list(exclude_pool_ids))
-    if max_risk_of_id:
-        wanted |= Q(pk=max_risk_of_id)  # excluded from the candidates: told apart below
-    candidates = list(SpotPool.objects.filter(wanted))
+    candidates = _candidates(instance_type=instance_type, region=region, fresh_after=fresh_after,
+                             exclude_pool_ids=exclude_pool_ids, also_id=max_risk_of_id)
     if max_risk_of_id:
         capped_by = max_risk_of = next((p for p in candidates if p.pk == max_risk_of_id), None)
         candidates = [p for p in candidates if p.pk != max_risk_of_id]

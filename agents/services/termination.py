@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from agents.services.market import sample_time
-from agents.locks import agent_lock
+from agents.locks import agent_column, agent_lock
 from agents.models import (
     Agent,
     AgentStatus,
@@ -83,11 +83,25 @@ class TerminationDecision:
     failover_recorded: bool = False
 
 
+LIVE_FOR_NOTICE = (ReplicaStatus.READY, ReplicaStatus.LAUNCHING, ReplicaStatus.SYNCING)
+LIVE_REPLICAS_COLUMN = "live_replicas"
+
+
+def _live_replicas_column() -> tuple[str, list]:
+    """How many live replicas the agent has, read with its lock (usually none: no second query)."""
+    qn = connection.ops.quote_name
+    return agent_column(
+        f"(SELECT COUNT(*) FROM {qn(Replica._meta.db_table)} WHERE {qn('agent_id')} = {{agent}}.{qn('id')} "
+        f"AND {qn('status')} IN (%s, %s, %s))"), [s.value for s in LIVE_FOR_NOTICE]
+
+
 def _live_replica(*, agent: Agent) -> Replica | None:
     """The agent's best live replica: a ready one first, else one still on its way."""
+    if getattr(agent, LIVE_REPLICAS_COLUMN, 1) == 0:
+        return None  # counted with the lock
     replicas = list(
         Replica.objects.filter(
-            agent=agent, status__in=(ReplicaStatus.READY, ReplicaStatus.LAUNCHING, ReplicaStatus.SYNCING)
+            agent=agent, status__in=LIVE_FOR_NOTICE
         ).order_by("-created_at")[:10]
     )
     ready = [r for r in replicas if r.status == ReplicaStatus.READY and r.instance_id]
@@ -173,7 +187,8 @@ class _AlreadyRecorded(Exception):
 @transaction.atomic
 def _termination_first(*, agent_id, notice: Notice, now: datetime) -> TerminationDecision:
     try:
-        agent = agent_lock(agent_id=agent_id, **{DRY_RUN_COLUMN: client_dry_run_column()})
+        agent = agent_lock(agent_id=agent_id, **{DRY_RUN_COLUMN: client_dry_run_column(),
+                                                 LIVE_REPLICAS_COLUMN: _live_replicas_column()})
     except Agent.DoesNotExist:
         raise NotFoundError("Agent not found.") from None
     instance_id = notice.instance_id or agent.instance_id

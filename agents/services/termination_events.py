@@ -11,6 +11,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from agents.models import Agent, Replica, TerminationEvent, TerminationEventStatus, TerminationEventType
+from spotbackend.db.rows import ModelRows
 from agents.states import EVENT_FINAL, EVENT_OPEN, termination_event_transition, termination_events_move
 
 # A notice without a termination time, seen again within this window, is the same notice.
@@ -98,12 +99,15 @@ def termination_notice_by_key(*, agent_id, instance_id: str, notice_key: str) ->
     return TerminationEvent.from_db(connection.alias, list(_FOUND_COLUMNS), values)
 
 
+_event_rows = ModelRows(TerminationEvent)  # plain SQL (spotbackend/db/rows.py): one INSERT per notice of a burst
+
+
 def termination_notice_insert(*, event: TerminationEvent) -> bool:
     """Insert a new notice's row. False when it was recorded since the caller looked (the unique key: a
     simultaneous post that decided first), so that a race degrades to a repeat, never a 500."""
     try:
         with transaction.atomic():
-            event.save(force_insert=True)
+            _event_rows.insert([event])
     except IntegrityError:
         event.pk = None
         return False
