@@ -22,7 +22,7 @@ from spotbackend.hotcache import (
     LocalCache,
     hot_fill,
     hot_get,
-    hot_invalidate_on_commit,
+    hot_changed_on_commit,
     hot_pipeline,
     hot_value,
 )
@@ -193,8 +193,7 @@ def agent_no_command_fill(*, agent_pk, seen: str | None) -> None:
 
 def agent_commands_changed(*, agent_pk) -> None:
     """A command was saved for the agent: its next poll must read the database."""
-    hot_invalidate_on_commit(_command_key(agent_pk))
-    _no_commands.forget_on_commit(str(agent_pk))
+    hot_changed_on_commit(keys=[_command_key(agent_pk)], forget={_no_commands: [agent_pk]})
 
 
 # --- heartbeats written behind --------------------------------------------------------------------
@@ -377,26 +376,24 @@ def agent_cache_warm(*, agent_pk) -> None:
 def agent_row_changed(*, agent_pk, fields=None) -> None:
     """The agent row was saved (settings, status, instance...): its config and heartbeat signature
     are read again. `fields`: the saved fields when known (None: any)."""
-    hot_invalidate_on_commit(_config_key(agent_pk), _signature_key(agent_pk))
-    _signatures.forget_on_commit(str(agent_pk))
+    forget = {_signatures: [agent_pk]}
     if fields is None or set(fields) & set(CONFIG_FIELDS):
-        _configs.forget_on_commit(str(agent_pk))
+        forget[_configs] = [agent_pk]
+    hot_changed_on_commit(keys=[_config_key(agent_pk), _signature_key(agent_pk)], forget=forget)
 
 
 def agents_state_changed(*, agent_pks) -> None:
     """Bulk status/instance changes that bypass save() (the sweep, the heartbeat's full path)."""
     keys = [_signature_key(pk) for pk in agent_pks]
     if keys:
-        hot_invalidate_on_commit(*keys)
-        _signatures.forget_on_commit(*(str(pk) for pk in agent_pks))
+        hot_changed_on_commit(keys=keys, forget={_signatures: agent_pks})
 
 
 def agent_deleted(*, agent_pk) -> None:
     agent_owner_forget(agent_pk=agent_pk)
-    for local in (_configs, _no_commands, _signatures):
-        local.forget_on_commit(str(agent_pk))
-    hot_invalidate_on_commit(_config_key(agent_pk), _command_key(agent_pk), _signature_key(agent_pk),
-                             _owner_key(agent_pk))
+    hot_changed_on_commit(keys=[_config_key(agent_pk), _command_key(agent_pk), _signature_key(agent_pk),
+                                _owner_key(agent_pk)],
+                          forget={local: [agent_pk] for local in (_configs, _no_commands, _signatures)})
 
 
 def agent_cache_clear_local() -> None:

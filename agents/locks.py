@@ -24,3 +24,12 @@ def agent_lock(*, agent_id, **columns: tuple[str, list]) -> Agent:
 def agent_column(sql: str) -> str:
     """`sql` with `{agent}` standing for the agent table (for `agent_lock` columns)."""
     return sql.format(agent=_agent_rows.table())
+
+
+def agent_save_fields(*, agent: Agent, fields: list[str]) -> None:
+    """`agent.save(update_fields=fields)` in plain SQL (every termination notice of a burst saves its
+    agent), telling the hot caches directly as the post_save hook would (agents/apps.py)."""
+    from agents.cache import agent_row_changed
+
+    _agent_rows.update(agent, fields)
+    agent_row_changed(agent_pk=agent.pk, fields=fields)

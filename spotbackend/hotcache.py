@@ -133,14 +133,6 @@ def hot_invalidate(*keys: str, ttl: int = 86400) -> None:
     _call(run)
 
 
-def hot_invalidate_on_commit(*keys: str) -> None:
-    """Invalidate now and again after the surrounding transaction commits: the second one defeats
-    a reader that filled the old value between the two (at once, once, outside a transaction)."""
-    hot_invalidate(*keys)
-    if not transaction.get_autocommit():
-        transaction.on_commit(lambda: hot_invalidate(*keys))
-
-
 class HotScript:
     """A Lua script run atomically in Redis; calling it answers `default` when Redis is unavailable."""
 
@@ -158,15 +150,51 @@ class HotScript:
         return _call(run, default)
 
 
-# Append names to a LocalCache's log and trim what is older than ARGV[1] ms, by Redis's own clock.
-_FORGET = HotScript("""
-local id
-for i = 2, #ARGV do id = redis.call('XADD', KEYS[1], '*', 'k', ARGV[i]) end
-local ms = tonumber(string.match(id, '^(%d+)'))
-redis.call('XTRIM', KEYS[1], 'MINID', '~', tostring(ms - tonumber(ARGV[1])))
-redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[1]) * 2)
-return id
+# One change in one round trip: mark KEYS[1..ARGV[4]] dirty with ARGV[1] (ttl ARGV[2]); append the
+# names in ARGV[5..] (newline-separated, one argument per log) to the LocalCache logs in the remaining
+# KEYS, trimming each to the last ARGV[3] ms by Redis's own clock.
+_CHANGE = HotScript("""
+local n = tonumber(ARGV[4])
+for i = 1, n do redis.call('SET', KEYS[i], ARGV[1], 'EX', ARGV[2]) end
+for j = n + 1, #KEYS do
+  local id
+  for name in string.gmatch(ARGV[4 + j - n], '[^\\n]+') do id = redis.call('XADD', KEYS[j], '*', 'k', name) end
+  if id then
+    local ms = tonumber(string.match(id, '^(%d+)'))
+    redis.call('XTRIM', KEYS[j], 'MINID', '~', tostring(ms - tonumber(ARGV[3])))
+    redis.call('PEXPIRE', KEYS[j], tonumber(ARGV[3]) * 2)
+  end
+end
+return 1
 """)
+
+
+def hot_changed(*, keys=(), forget: dict | None = None, ttl: int = 86400) -> None:
+    """A change, told in one round trip: the shared `keys` are marked dirty (as `hot_invalidate`) and
+    each LocalCache in `forget` drops the named entries here now and everywhere at the next check (as
+    `LocalCache.forget`; a cache given more than FORGET_MAX_NAMES names moves its epoch instead)."""
+    logs, names = [], []
+    for cache, cache_names in (forget or {}).items():
+        cache_names = [str(name) for name in cache_names]
+        if not cache_names:
+            continue
+        if len(cache_names) > FORGET_MAX_NAMES:
+            cache.bump()
+            continue
+        cache.drop_here(cache_names)
+        logs.append(cache.log_key)
+        names.append("\n".join(cache_names))
+    if keys or logs:
+        _CHANGE(keys=[*keys, *logs],
+                args=[DIRTY_PREFIX + uuid.uuid4().hex, int(ttl), int(FORGET_LOG_SECONDS * 1000), len(keys), *names])
+
+
+def hot_changed_on_commit(*, keys=(), forget: dict | None = None) -> None:
+    """`hot_changed` now and again after the surrounding transaction commits: the second one defeats a
+    reader that filled the old value between the two (at once, once, outside a transaction)."""
+    hot_changed(keys=keys, forget=forget)
+    if not transaction.get_autocommit():
+        transaction.on_commit(lambda: hot_changed(keys=keys, forget=forget))
 
 
 def hot_pipeline(build, default=None):
@@ -335,23 +363,15 @@ class LocalCache:
     def forget(self, *names: str) -> None:
         """A change of these entries only: drop them here now and in every other process at its next
         check. Many names at once move the epoch instead (one key for all of them)."""
-        if not names:
-            return
-        if len(names) > FORGET_MAX_NAMES:
-            self.bump()
-            return
+        hot_changed(forget={self: names})
+
+    def drop_here(self, names) -> None:
+        """Drop the named entries in this process (a fill read before must not land)."""
         with LocalCache._lock:
             self.generation += 1
             for name in names:
                 for key in self.forget_key(name):
                     self.entries.pop(key, None)
-        _FORGET(keys=[self.log_key], args=[int(FORGET_LOG_SECONDS * 1000), *names])
-
-    def forget_on_commit(self, *names: str) -> None:
-        """`forget` now and again after the surrounding transaction commits (as `bump_on_commit`)."""
-        self.forget(*names)
-        if not transaction.get_autocommit():
-            transaction.on_commit(lambda: self.forget(*names))
 
     @classmethod
     def clear_all(cls) -> None:

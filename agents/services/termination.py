@@ -16,7 +16,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from agents.services.market import sample_time
-from agents.locks import agent_column, agent_lock
+from agents.locks import agent_column, agent_lock, agent_save_fields
 from agents.models import (
     Agent,
     AgentStatus,
@@ -272,7 +272,7 @@ def _termination_first(*, agent_id, notice: Notice, now: datetime) -> Terminatio
                 fields.append("status")
             # The instance stops costing money at its termination time, whoever takes over (docs in README).
             instance_primary_end(agent=agent, at=event.termination_time or (event.detected_at + NOTICE_LEAD_TIME))
-        agent.save(update_fields=fields)
+        agent_save_fields(agent=agent, fields=fields)
     system_event_log(
         agent=agent,
         event_type="termination_notice",

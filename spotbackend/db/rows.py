@@ -14,6 +14,7 @@ class ModelRows:
         self.model = model
         self._prepared: dict[str, tuple] = {}  # per database alias
         self._inserts: dict[tuple, tuple] = {}  # (alias, rows, with the automatic key) -> (fields, SQL)
+        self._updates: dict[tuple, tuple] = {}  # (alias, field names) -> (fields, SQL)
 
     def _prepare(self, conn) -> tuple:
         prepared = self._prepared.get(conn.alias)
@@ -90,3 +91,21 @@ class ModelRows:
                 objs[0].pk = cursor.lastrowid
         for obj in objs:
             obj._state.adding, obj._state.db = False, conn.alias
+
+    def update(self, obj, fields: list[str], using: str = "default") -> int:
+        """UPDATE these fields of one saved instance, as `save(update_fields=...)` writes them (pre_save,
+        e.g. auto_now, and database preparation), without sending model signals: the caller tells
+        whatever listens. Returns the number of rows changed."""
+        conn = connections[using]
+        shape = (conn.alias, tuple(fields))
+        if shape not in self._updates:
+            meta, qn = self.model._meta, conn.ops.quote_name
+            chosen = [meta.get_field(name) for name in fields]
+            sets = ", ".join(f"{qn(f.column)} = %s" for f in chosen)
+            self._updates[shape] = chosen, f"UPDATE {qn(meta.db_table)} SET {sets} WHERE {qn(meta.pk.column)} = %s"
+        chosen, sql = self._updates[shape]
+        params = [f.get_db_prep_save(f.pre_save(obj, False), conn) for f in chosen]
+        params.append(self.model._meta.pk.get_db_prep_value(obj.pk, conn))
+        with conn.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.rowcount
