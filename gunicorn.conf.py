@@ -17,6 +17,8 @@ _var_dir = Path(os.environ.get("SPOTBACKEND_VAR_DIR") or Path(__file__).resolve(
 bind = [f"0.0.0.0:{os.environ.get('PORT', '5000')}"]
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+# gthread with termination notices and rebalance recommendations served first (spotbackend/gunicorn_worker.py).
+worker_class = "spotbackend.gunicorn_worker.UrgentFirstWorker"
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
 # A stop (SIGTERM) waits this long for requests in flight, then closes held connections.
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "5"))

@@ -45,8 +45,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
-GUNICORN_ARGS = ["--worker-class", "gthread", "--workers", "4", "--threads", "2", "--no-control-socket",
-                 "--log-level", "warning"]
+# The project's worker class (gthread with urgent paths first: spotbackend/gunicorn_worker.py) for both.
+GUNICORN_ARGS = ["--worker-class", "spotbackend.gunicorn_worker.UrgentFirstWorker", "--workers", "4", "--threads", "2",
+                 "--no-control-socket", "--log-level", "warning"]
 # The project's gunicorn settings (request limits, timeouts, access log) apply to both targets alike;
 # the flags above override its workers and threads.
 GUNICORN_CONF = ROOT / "gunicorn.conf.py"
@@ -1010,6 +1011,7 @@ def main() -> int:
         stack.start("celery", [str(venv_bin / "celery"), "-A", "spotbackend", "worker", "-B", "--loglevel", "WARNING",
                                "--schedule", str(workdir / "celerybeat-schedule")], env, ROOT)
         ceiling_env = dict(os.environ, DJANGO_SETTINGS_MODULE="ceiling.settings", ALLOWED_HOSTS=f"{HOST},localhost",
+                           PYTHONPATH=str(ROOT),  # the worker class
                            SPOTBACKEND_VAR_DIR=str(workdir / "var"))
         stack.start("ceiling", [str(venv_bin / "gunicorn"), "ceiling.wsgi:application", "--bind",
                                 f"{HOST}:{ceiling_port}", *gunicorn_args], ceiling_env, ROOT / "bench")
