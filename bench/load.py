@@ -1089,7 +1089,8 @@ def main() -> int:
                       f"non-2xx {row['non2xx']}, errors {row['errors']}" + (f" ({bad})" if bad else "") +
                       f"; steady load meanwhile {res['per']['all']['rps']:.0f} req/s, "
                       f"p99 {res['per']['all']['p99']:.0f} ms, non-2xx {res['per']['all']['non2xx']}, "
-                      f"errors {res['per']['all']['errors']}")
+                      f"errors {res['per']['all']['errors']}; CPU % of one core: "
+                      + ", ".join(f"{k} {v:.0f}" for k, v in res["cpu"].items()))
             problems = verify_burst(db, burst_agents, burst["server"]["notices"])
             print("  database: " + ("each agent has exactly one termination event and one create_emergency_replica "
                                     "decision; every answer carried exactly one true" if not problems else
