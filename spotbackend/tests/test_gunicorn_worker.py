@@ -98,9 +98,15 @@ def test_a_busy_worker_serves_the_queued_notice_before_earlier_requests(tmp_path
         for s in (holder, *ordinary, notice):
             assert s.recv(100).startswith(b"HTTP/1.1 "), "no answer"
             s.close()
-        log = (tmp_path / "gunicorn.log").read_text()
-        served = [line for line in log.splitlines()
-                  if ('"GET /' in line or '"POST /' in line) and "/no-such-route HTTP" not in line]  # not the start probe
+        # The access log line follows the answer: wait (a few seconds at most) for all four.
+        deadline = time.monotonic() + 5
+        while True:
+            log = (tmp_path / "gunicorn.log").read_text()
+            served = [line for line in log.splitlines()
+                      if ('"GET /' in line or '"POST /' in line) and "/no-such-route HTTP" not in line]  # not the start probe
+            if len(served) >= 4 or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
         order = [("notice" if "termination-imminent" in line else "ordinary" if "no-such-route" in line else "holder")
                  for line in served]
         assert order == ["holder", "notice", "ordinary", "ordinary"], served
