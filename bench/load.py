@@ -1017,7 +1017,7 @@ def main() -> int:
                                 f"{HOST}:{ceiling_port}", *gunicorn_args], ceiling_env, ROOT / "bench")
         wait_ready(server_port, stack)
         wait_ready(ceiling_port, stack)
-        print(f"server on :{server_port} (gunicorn gthread 4x2, Celery worker + beat), ceiling on :{ceiling_port}; "
+        print(f"server on :{server_port} (gunicorn gthread 4x2, urgent first; Celery worker + beat), ceiling on :{ceiling_port}; "
               f"logs in {workdir}", flush=True)
 
         n_agents = max(LEVELS[lv]["agents"] for lv in levels + ([args.burst_load] if not args.no_burst else []))
