@@ -47,7 +47,10 @@ ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
 # The project's worker class (gthread with urgent paths first: spotbackend/gunicorn_worker.py) for both.
 GUNICORN_ARGS = ["--worker-class", "spotbackend.gunicorn_worker.UrgentFirstWorker", "--workers", "4", "--threads", "2",
-                 "--no-control-socket", "--log-level", "warning"]
+                 "--no-control-socket", "--log-level", "warning",
+                 # gunicorn's default access line plus the time the worker spent on the request, in ms
+                 # (after reading it: queueing is not in it), to tell a slow answer from a long wait.
+                 "--access-logformat", '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" %(M)s']
 # The project's gunicorn settings (request limits, timeouts, access log) apply to both targets alike;
 # the flags above override its workers and threads.
 GUNICORN_CONF = ROOT / "gunicorn.conf.py"
