@@ -10,9 +10,9 @@ class FlatSerializer(serializers.Serializer):
     (docs/PERFORMANCE.md):
 
     - `fast_parse(data)` checks the ordinary valid body (ASCII strings within their limits, known
-      choices, lists, booleans) without building a serializer, and returns exactly what
-      `validated_data` would be; anything else returns None and the caller runs the serializer,
-      which names the problem;
+      choices, lists, booleans, times parsed by the declared DateTimeField itself) without building a
+      serializer, and returns exactly what `validated_data` would be; anything else returns None and
+      the caller runs the serializer, which names the problem;
     - its fields are shallow-copied per use instead of deep-copied."""
 
     _fast_plan = None
@@ -44,6 +44,8 @@ class FlatSerializer(serializers.Serializer):
                     kind = ("list", field.allow_empty)
                 elif isinstance(field, StrictBooleanField):
                     kind = ("bool",)
+                elif type(field) is serializers.DateTimeField:
+                    kind = ("time", field)  # parsed by the field itself: DRF's formats and time zone rules
                 else:
                     plan = False
                     break
@@ -85,6 +87,11 @@ class FlatSerializer(serializers.Serializer):
                 if type(value) is not list or (not value and not kind[1]):
                     return None
                 value = list(value)
+            elif tag == "time":
+                try:
+                    value = kind[1].to_internal_value(value)
+                except serializers.ValidationError:
+                    return None
             elif type(value) is not bool:
                 return None
             out[name] = value

@@ -1,5 +1,6 @@
-"""The agents' three frequent calls (heartbeat, config, pending commands: ~97 % of all traffic) answered
-without DRF's request dispatch when the call is the ordinary one (docs/PERFORMANCE.md, "Hot routes").
+"""The agents' frequent calls (heartbeat, config, pending commands, pricing report) and the one that
+must be fast when it comes (a termination notice) answered without DRF's request dispatch when the
+call is the ordinary one (docs/PERFORMANCE.md, "Hot routes").
 
 `hot_route(View, answer)` is the URL's view. When the call carries an active client's Bearer token
 and, for a body, an ordinary JSON object, it calls `answer(request, client, body, **kwargs)`, the same

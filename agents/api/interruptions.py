@@ -9,7 +9,7 @@ from agents.selectors import agent_owned_pk
 from agents.services.rebalance import rebalance_recommendation_handle
 from agents.services.termination import Notice, termination_notice_handle
 from spotbackend.api import BODY_ERRORS, AgentApi, answers, parse, render
-from spotbackend.fields import StrictCharField
+from spotbackend.fields import FlatSerializer, StrictCharField
 
 
 def _opt_str(**kwargs):
@@ -23,7 +23,7 @@ def _opt_time():
 class TerminationImminentApi(AgentApi):
     """A spot termination notice, posted every 5 s while shown (API.md §1.8); repeats get the same decision."""
 
-    class TerminationNoticeInput(serializers.Serializer):
+    class TerminationNoticeInput(FlatSerializer):
         instance_id = _opt_id(max_length=64)
         termination_time = _opt_time()  # what the v4 agent sends
         time = _opt_time()  # the request document's spelling
@@ -35,20 +35,32 @@ class TerminationImminentApi(AgentApi):
         # The owner check from the cache (no query): the service locks the row only when it decides.
         agent_pk = agent_owned_pk(client=request.user, agent_id=agent_id)
         data = parse(self.TerminationNoticeInput, request)
-        notice = Notice(
-            instance_id=data.get("instance_id") or "",
-            termination_time=data.get("termination_time") or data.get("time"),
-            action=data.get("action") or "",
-            detected_at=data.get("detected_at"),
-        )
-        decision = termination_notice_handle(agent_id=agent_pk, notice=notice)
-        return Response(render(TerminationDecisionOutput, decision))
+        return Response(termination_answer(agent_pk, data))
+
+
+def termination_hot(request, client, body, agent_id):
+    """TerminationImminentApi for the ordinary call (spotbackend/hotroutes.py); None: the DRF view
+    answers. A notice is idempotent (a repeat gets the first decision), so a call handed over after
+    an error inside the service's transaction is still handled once."""
+    agent_pk = agent_owned_pk(client=client, agent_id=agent_id)
+    data = TerminationImminentApi.TerminationNoticeInput.fast_parse(body)
+    return None if data is None else termination_answer(agent_pk, data)
+
+
+def termination_answer(agent_pk, data: dict) -> dict:
+    notice = Notice(
+        instance_id=data.get("instance_id") or "",
+        termination_time=data.get("termination_time") or data.get("time"),
+        action=data.get("action") or "",
+        detected_at=data.get("detected_at"),
+    )
+    return render(TerminationDecisionOutput, termination_notice_handle(agent_id=agent_pk, notice=notice))
 
 
 class RebalanceRecommendationApi(AgentApi):
     """A rebalance recommendation, posted every 30 s while shown (API.md §1.9)."""
 
-    class RebalanceRecommendationInput(serializers.Serializer):
+    class RebalanceRecommendationInput(FlatSerializer):
         instance_id = _opt_id(max_length=64)
         detected_at = _opt_time()
 

@@ -35,7 +35,7 @@ urlpatterns = [
     ),
     path(
         "agents/<str:agent_id>/termination-imminent",
-        interruptions.TerminationImminentApi.as_view(),
+        hot_route(interruptions.TerminationImminentApi, interruptions.termination_hot, method="POST", with_body=True),
         name="agent-termination-imminent",
     ),
     path(

@@ -120,3 +120,8 @@ def switch_report_v3(*, old_id="i-0ccc3333", new_id="i-0ddd4444"):
         "timing": {"switch_initiated_at": "2026-11-26T19:20:00", "traffic_switched_at": "2026-11-26T19:22:40"},
         "trigger": "manual",
     }
+
+
+def termination_v4(*, instance_id="i-0aaa1111", termination_time="2026-11-30T00:02:00Z"):
+    """What the v4 agent posts to termination-imminent while the notice is shown (docs/API.md §1.8)."""
+    return {"instance_id": instance_id, "termination_time": termination_time, "detected_at": "2026-11-30T00:00:03.243454"}

@@ -1,9 +1,11 @@
 """`FlatSerializer.fast_parse` returns exactly what the serializer would, or None (then the serializer
 runs and names the problem): checked on real bodies and on many generated variants."""
 import random
+from datetime import datetime
 
 import pytest
 
+from agents.api.interruptions import RebalanceRecommendationApi, TerminationImminentApi
 from agents.api.serializers import ExecutedInput, HeartbeatInput, RegisterInput
 from agents.tests import payloads
 
@@ -104,3 +106,31 @@ def test_pricing_fast_path_never_disagrees_with_the_serializer():
             assert fast == full, body
         refused += full is None
     assert fast_taken > 100 and refused > 50
+
+
+# --- termination notices and rebalance recommendations: flat, with times ----------------------------------
+
+NOTICE_INPUTS = [TerminationImminentApi.TerminationNoticeInput, RebalanceRecommendationApi.RebalanceRecommendationInput]
+
+
+@pytest.mark.parametrize("cls", NOTICE_INPUTS)
+def test_a_real_notice_takes_the_fast_path_with_the_serializers_times(cls):
+    body = {k: v for k, v in payloads.termination_v4().items() if k in cls._declared_fields}
+    fast = cls.fast_parse(body)
+    assert fast is not None and fast == serializer_result(cls, body)
+    assert fast["detected_at"].tzinfo is not None  # a naive time is made aware, as the serializer does
+
+
+@pytest.mark.parametrize("cls", NOTICE_INPUTS)
+def test_the_notice_fast_path_never_disagrees_with_the_serializer(cls):
+    rng = random.Random(9)
+    names = list(cls._declared_fields)
+    taken = 0
+    for _ in range(400):
+        body = {n: rng.choice(TIME_VALUES if n in ("termination_time", "time", "detected_at") and rng.random() < 0.7
+                              else VALUES) for n in rng.sample(names, rng.randint(0, len(names)))}
+        fast = cls.fast_parse(body)
+        if fast is not None:
+            taken += any(isinstance(v, datetime) for v in fast.values())
+            assert fast == serializer_result(cls, body), body
+    assert taken > 0  # with times among them

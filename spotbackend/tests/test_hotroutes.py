@@ -1,10 +1,11 @@
-"""spotbackend/hotroutes.py: the ordinary heartbeat, config, pending-commands and pricing calls skip DRF's
-dispatch and answer exactly what the DRF view answers; every other call is the DRF view's."""
+"""spotbackend/hotroutes.py: the ordinary heartbeat, config, pending-commands, pricing and termination-notice
+calls skip DRF's dispatch and answer exactly what the DRF view answers; every other call is the DRF view's."""
 from unittest import mock
 
 import pytest
 from rest_framework.views import APIView
 
+from agents.models import TerminationEvent
 from agents.tests import payloads
 from agents.tests.factories import AgentFactory
 from conftest import bearer
@@ -25,6 +26,7 @@ def routes(agent):
         "config": ("get", f"/api/agents/{agent.pk}/config", None),
         "pending": ("get", f"/api/agents/{agent.pk}/pending-commands?instance_id=i-0aaa1111", None),
         "pricing": ("post", f"/api/agents/{agent.pk}/pricing-report", payloads.pricing_v4()),
+        "notice": ("post", f"/api/agents/{agent.pk}/termination-imminent", payloads.termination_v4()),
     }
 
 
@@ -34,9 +36,11 @@ def send(api, method, url, body, **headers):
     return api.get(url, **headers)
 
 
-@pytest.mark.parametrize("name", ["heartbeat", "config", "pending", "pricing"])
+@pytest.mark.parametrize("name", ["heartbeat", "config", "pending", "pricing", "notice"])
 def test_the_ordinary_call_skips_drf_and_answers_the_same(api, agent, name):
     method, url, body = routes(agent)[name]
+    if name == "notice":  # the first post decides; the two compared are repeats, answered alike
+        assert send(api, method, url, body).json()["create_emergency_replica"] is True
     via_drf = send(api, method, url, body, HTTP_ACCEPT=DRF_ONLY)
     with mock.patch.object(APIView, "dispatch", side_effect=AssertionError("DRF dispatch on the hot route")):
         hot = send(api, method, url, body, HTTP_ACCEPT="*/*")
@@ -45,7 +49,7 @@ def test_the_ordinary_call_skips_drf_and_answers_the_same(api, agent, name):
     assert hot.json() == via_drf.json()
 
 
-@pytest.mark.parametrize("name", ["heartbeat", "config", "pending", "pricing"])
+@pytest.mark.parametrize("name", ["heartbeat", "config", "pending", "pricing", "notice"])
 @pytest.mark.parametrize("case,status", [
     ("no token", 401), ("unknown token", 401), ("malformed header", 401), ("inactive client", 403),
     ("another client's agent", 404), ("malformed id", 404),
@@ -92,3 +96,21 @@ def test_a_bad_heartbeat_body_gets_the_serializers_400(api, agent):
 def test_other_methods_are_the_drf_views(api, agent):
     assert api.post(f"/api/agents/{agent.pk}/config", {}, format="json").status_code == 405
     assert api.get(f"/api/agents/{agent.pk}/heartbeat").status_code == 405
+
+
+def test_a_notice_the_fast_parser_leaves_gets_the_serializers_answer(api, agent):
+    """A time the fast parser does not take is the serializer's: a 400 naming the field, or, for a
+    valid spelling it leaves, the same decision as the hot route's."""
+    url = f"/api/agents/{agent.pk}/termination-imminent"
+    r = api.post(url, {**payloads.termination_v4(), "termination_time": "soon"}, format="json")
+    assert r.status_code == 400 and "termination_time" in r.json()["error"]
+    r = api.post(url, {**payloads.termination_v4(), "action": 5}, format="json")
+    assert r.status_code == 400 and "action" in r.json()["error"]
+    with mock.patch.object(APIView, "dispatch", side_effect=AssertionError("DRF dispatch on the hot route")):
+        first = api.post(url, payloads.termination_v4(), format="json")
+    assert first.status_code == 200 and first.json()["create_emergency_replica"] is True
+    # Not ASCII: the fast parser leaves it to the serializer, which takes it; the same notice, a repeat.
+    again = api.post(url, {**payloads.termination_v4(), "action": "termin\u00e9"}, format="json")
+    assert again.status_code == 200 and again.json()["create_emergency_replica"] is False
+    assert again.json()["target_pool_id"] == first.json()["target_pool_id"]
+    assert TerminationEvent.objects.filter(agent=agent).count() == 1
