@@ -1,9 +1,11 @@
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
+from datetime import timezone as dt_tz
 from decimal import Decimal
+from types import SimpleNamespace
 
 import pytest
-from django.utils import timezone
 
+import savings.selectors
 from savings.models import SavingsSnapshot
 from savings.selectors import client_savings, client_savings_totals
 from savings.tests.helpers import at, instance, ondemand_price, pool, spot_price
@@ -18,8 +20,12 @@ def snap(client, day: date, savings: str, ondemand_cost: str = "0"):
     )
 
 
-def test_savings_endpoint_shape_and_numbers(api, client_obj, other_client):
-    today = timezone.now().date()
+def test_savings_endpoint_shape_and_numbers(api, client_obj, other_client, monkeypatch):
+    # A fixed mid-month "now": today is always computed live, so on the 1st of a month a snapshot
+    # stored for the month's first day would be today's and replaced (CI ran on a 1st).
+    now = datetime(2026, 11, 15, 12, 0, tzinfo=dt_tz.utc)
+    monkeypatch.setattr(savings.selectors, "timezone", SimpleNamespace(now=lambda: now))
+    today = now.date()
     month_start = today.replace(day=1)
     last_month = (month_start - timedelta(days=1)).replace(day=1)
     snap(client_obj, month_start, "2.5", "5")
