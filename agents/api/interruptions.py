@@ -40,8 +40,8 @@ class TerminationImminentApi(AgentApi):
 
 def termination_hot(request, client, body, agent_id):
     """TerminationImminentApi for the ordinary call (spotbackend/hotroutes.py); None: the DRF view
-    answers. A notice is idempotent (a repeat gets the first decision), so a call handed over after
-    an error inside the service's transaction is still handled once."""
+    answers. The service raises only when the agent is gone, inside its transaction and before any
+    write, so a call handed over to the DRF view is handled once."""
     agent_pk = agent_owned_pk(client=client, agent_id=agent_id)
     data = TerminationImminentApi.TerminationNoticeInput.fast_parse(body)
     return None if data is None else termination_answer(agent_pk, data)
