@@ -1,4 +1,5 @@
-"""Gunicorn's gthread worker with urgent requests first (docs/PERFORMANCE.md, "Termination notices").
+"""Gunicorn's gthread worker with urgent requests first (docs/PERFORMANCE.md, "Termination notices"),
+and a lingering close that never stalls the worker (docs/PERFORMANCE.md, "Closing connections").
 
 A spot termination notice gives its agent two minutes; a heartbeat can wait a few milliseconds more.
 The gthread worker hands each connection to a thread pool whose queue is first come, first served, so
@@ -8,13 +9,27 @@ notice, a rebalance recommendation) before the others, in arrival order within e
 is read by peeking at the request line already received on the socket (nothing is consumed); a
 connection whose request has not arrived yet, or is encrypted, counts as ordinary.
 
+After a response that closes its connection (every agent call: a new connection each), gthread
+half-closes the socket and waits for the client to close its side before closing it (RFC 9112 section
+9.6: so that unread bytes from the client do not turn the close into a reset). gunicorn 27 does that
+wait in the worker's main thread, which accepts and dispatches every connection of the worker: each
+answer held the whole worker for one round trip of its client, and a client that never closes held it
+for two seconds. `UrgentFirstWorker` keeps the same lingering close, but waits in the worker's poller:
+the socket is half-closed at once, drained when readable, and closed at the client's end of stream,
+after `LINGER_MAX_DRAIN` bytes, or after `LINGER_SECONDS` (gunicorn's own limits); at most
+`LINGER_MAX_CONNS` sockets linger, the oldest is closed first.
+
 Selected in gunicorn.conf.py (`worker_class`); `threads` and everything else are gthread's."""
 import itertools
 import queue
+import selectors
 import socket
 import threading
+import time
 from concurrent import futures
+from functools import partial
 
+from gunicorn import util
 from gunicorn.workers.gthread import ThreadWorker
 
 URGENT_PATHS = (b"/termination-imminent", b"/rebalance-recommendation")
@@ -102,6 +117,79 @@ class PriorityThreadPool(futures.ThreadPoolExecutor):
         self._work_queue = PriorityQueue()  # no thread has started yet: they start on the first submit
 
 
+LINGER_SECONDS = 2.0  # as gunicorn's util.close_graceful
+LINGER_MAX_DRAIN = 65536
+LINGER_MAX_CONNS = 1000
+
+
 class UrgentFirstWorker(ThreadWorker):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Half-closed sockets waiting for their client's end of stream: socket -> [deadline, bytes drained].
+        # Every deadline is now + LINGER_SECONDS, so insertion order is deadline order.
+        self.lingering = {}
+
     def get_thread_pool(self):
         return PriorityThreadPool(max_workers=self.cfg.threads)
+
+    def finish_request(self, conn, fs):
+        # gthread closes a finished connection from here (the main thread) with conn.close(graceful=True).
+        if "close" not in vars(conn) and not self.cfg.is_ssl:
+            conn.close = partial(self.close_conn, conn)
+        super().finish_request(conn, fs)
+
+    def close_conn(self, conn, graceful=False) -> None:
+        """Close `conn`; a graceful close lingers in the poller instead of blocking this thread."""
+        sock = conn.sock
+        if not graceful:
+            util.close(sock)
+            return
+        try:
+            sock.shutdown(socket.SHUT_WR)
+            sock.setblocking(False)
+            self.poller.register(sock, selectors.EVENT_READ, self._on_lingering_readable)
+        except (OSError, ValueError, KeyError):
+            util.close(sock)
+            return
+        if len(self.lingering) >= LINGER_MAX_CONNS:
+            self._stop_lingering(next(iter(self.lingering)))
+        self.lingering[sock] = [time.monotonic() + LINGER_SECONDS, 0]
+
+    def _on_lingering_readable(self, sock) -> None:
+        entry = self.lingering.get(sock)
+        if entry is None:
+            return
+        try:
+            while entry[1] < LINGER_MAX_DRAIN:
+                data = sock.recv(4096)
+                if not data:
+                    break  # the client closed its side
+                entry[1] += len(data)
+        except BlockingIOError:
+            return  # drained for now; the client has not closed yet
+        except OSError:
+            pass
+        self._stop_lingering(sock)
+
+    def _stop_lingering(self, sock) -> None:
+        del self.lingering[sock]
+        try:
+            self.poller.unregister(sock)
+        except (OSError, ValueError, KeyError):
+            pass
+        util.close(sock)
+
+    def murder_pending(self):
+        super().murder_pending()
+        now = time.monotonic()
+        while self.lingering:
+            sock = next(iter(self.lingering))
+            if self.lingering[sock][0] > now:
+                break
+            self._stop_lingering(sock)
+
+    def murder_keepalived(self, force=False):
+        super().murder_keepalived(force)
+        if force:  # the worker is stopping
+            while self.lingering:
+                self._stop_lingering(next(iter(self.lingering)))

@@ -1,13 +1,16 @@
 """spotbackend/gunicorn_worker.py: gunicorn's gthread worker serving termination notices and rebalance
-recommendations before the other queued requests."""
+recommendations before the other queued requests, and closing connections without stalling."""
+import selectors
 import socket
 import time
 import uuid
+from collections import deque
 from types import SimpleNamespace
 
 import pytest
 
-from spotbackend.gunicorn_worker import ORDINARY, URGENT, PriorityQueue, request_priority
+from spotbackend import gunicorn_worker
+from spotbackend.gunicorn_worker import ORDINARY, URGENT, PriorityQueue, UrgentFirstWorker, request_priority
 from spotbackend.tests.live import gunicorn
 
 
@@ -110,3 +113,92 @@ def test_a_busy_worker_serves_the_queued_notice_before_earlier_requests(tmp_path
         order = [("notice" if "termination-imminent" in line else "ordinary" if "no-such-route" in line else "holder")
                  for line in served]
         assert order == ["holder", "notice", "ordinary", "ordinary"], served
+
+
+# --- the lingering close ---------------------------------------------------------------------------
+
+@pytest.fixture
+def worker():
+    """The worker's closing machinery on a real selector, without a gunicorn around it."""
+    w = UrgentFirstWorker.__new__(UrgentFirstWorker)
+    w.poller = selectors.DefaultSelector()
+    w.lingering = {}
+    w.pending_conns, w.keepalived_conns = deque(), deque()
+    yield w
+    w.poller.close()
+
+
+def dispatch(w: UrgentFirstWorker) -> None:
+    for key, _ in w.poller.select(timeout=1):
+        key.data(key.fileobj)
+
+
+def closed(sock: socket.socket) -> bool:
+    return sock.fileno() == -1
+
+
+def test_a_graceful_close_half_closes_at_once_and_closes_at_the_clients_end_of_stream(worker, pairs):
+    ours, theirs = pairs()
+    ours.sendall(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n")
+    worker.close_conn(SimpleNamespace(sock=ours), graceful=True)  # returns without waiting for the client
+    assert theirs.recv(100).startswith(b"HTTP/1.1 200") and theirs.recv(100) == b""  # answer, then end of stream
+    assert not closed(ours) and ours in worker.lingering
+    theirs.sendall(b"bytes the client sent late")  # read and dropped: the close does not become a reset
+    dispatch(worker)
+    assert not closed(ours) and worker.lingering[ours][1] == len(b"bytes the client sent late")
+    theirs.close()
+    dispatch(worker)
+    assert closed(ours) and not worker.lingering
+
+
+def test_a_client_that_never_closes_is_closed_after_the_linger_time(worker, pairs):
+    ours, theirs = pairs()
+    worker.close_conn(SimpleNamespace(sock=ours), graceful=True)
+    worker.murder_pending()
+    assert not closed(ours) and worker.lingering[ours][0] > time.monotonic() + gunicorn_worker.LINGER_SECONDS - 1
+    worker.lingering[ours][0] = time.monotonic() - 0.001  # its linger time is over
+    worker.murder_pending()  # the worker's loop calls this after every wake-up
+    assert closed(ours) and not worker.lingering
+
+
+def test_lingering_is_bounded_in_bytes_and_in_sockets_and_ends_when_the_worker_stops(worker, pairs, monkeypatch):
+    monkeypatch.setattr(gunicorn_worker, "LINGER_MAX_DRAIN", 10)
+    monkeypatch.setattr(gunicorn_worker, "LINGER_MAX_CONNS", 2)
+    (a, a_peer), (b, _), (c, _) = pairs(), pairs(), pairs()
+    for sock in (a, b):
+        worker.close_conn(SimpleNamespace(sock=sock), graceful=True)
+    a_peer.sendall(b"x" * 64)  # more than the drain allows
+    dispatch(worker)
+    assert closed(a) and list(worker.lingering) == [b]
+    d, _ = pairs()
+    worker.close_conn(SimpleNamespace(sock=c), graceful=True)
+    worker.close_conn(SimpleNamespace(sock=d), graceful=True)  # a third: the oldest goes
+    assert closed(b) and list(worker.lingering) == [c, d]
+    worker.murder_keepalived(force=True)  # what the stopping worker calls last
+    assert closed(c) and closed(d) and not worker.lingering
+
+
+def test_a_plain_close_closes_at_once(worker, pairs):
+    ours, _ = pairs()
+    worker.close_conn(SimpleNamespace(sock=ours))
+    assert closed(ours) and not worker.lingering
+
+
+def test_a_client_keeping_its_connection_open_does_not_stall_the_worker(tmp_path):
+    """gunicorn 27's gthread waits in the worker's main thread for the client to close (up to 2 s): a
+    client that keeps its end open after a `Connection: close` answer stalled every other connection
+    of the worker. One worker here; the second client must be answered while the first stays open."""
+    with gunicorn(tmp_path) as (base, port):
+        request = b"GET /no-such-route HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"  # 404, no I/O
+        keeper = _send(port, request)
+        answer = b""
+        while chunk := keeper.recv(4096):  # until the server's end of stream; the keeper stays open
+            answer += chunk
+        assert answer.startswith(b"HTTP/1.1 404"), answer[:100]
+        other = socket.create_connection(("127.0.0.1", port), timeout=1.5)  # the stall lasted 2 s
+        other.sendall(request)
+        try:
+            assert other.recv(100).startswith(b"HTTP/1.1 404")
+        finally:
+            other.close()
+            keeper.close()
