@@ -13,7 +13,8 @@ from datetime import timedelta
 from django.utils import timezone
 
 from agents.models import Agent, AgentStatus, Command, CommandStatus
-from agents.services.heartbeats import heartbeats_flush
+from agents.services import heartbeats
+from agents.services.heartbeats import heartbeats_flush, heartbeats_write
 from agents.services.sweeps import agents_mark_stale_offline
 from agents.services.commands import command_issue
 from agents.services.agent_settings import agent_settings_update
@@ -83,6 +84,28 @@ def test_fast_heartbeat_moves_the_time_and_never_backwards(settings, api, agent,
     heartbeats_flush()
     agent.refresh_from_db()
     assert agent.last_heartbeat_at is not None
+
+
+def test_a_flush_moves_each_agent_to_its_own_heartbeat_only_forward_across_batches(client_obj, monkeypatch):
+    monkeypatch.setattr(heartbeats, "BATCH", 2)  # several statements, one with a single row
+    now = timezone.now().replace(microsecond=123456)
+    earlier, later = now - timedelta(minutes=5), now + timedelta(minutes=5)
+    never, behind, ahead, equal, untouched = (AgentFactory(client=client_obj) for _ in range(5))
+    Agent.objects.filter(pk=never.pk).update(last_heartbeat_at=None)
+    Agent.objects.filter(pk=behind.pk).update(last_heartbeat_at=earlier)
+    Agent.objects.filter(pk=ahead.pk).update(last_heartbeat_at=later)
+    Agent.objects.filter(pk=equal.pk).update(last_heartbeat_at=now)
+    Agent.objects.filter(pk=untouched.pk).update(last_heartbeat_at=earlier)
+    pending = {str(a.pk): (now + timedelta(seconds=k)).timestamp() for k, a in enumerate((never, behind, ahead, equal))}
+    pending["not-a-uuid"] = now.timestamp()
+    pending["00000000-0000-4000-8000-000000000000"] = now.timestamp()  # no such agent: nothing happens
+    heartbeats_write(pending)
+    stored = dict(Agent.objects.values_list("pk", "last_heartbeat_at"))
+    assert stored[never.pk] == now  # to the microsecond
+    assert stored[behind.pk] == now + timedelta(seconds=1)
+    assert stored[ahead.pk] == later  # never backwards
+    assert stored[equal.pk] == now + timedelta(seconds=3)
+    assert stored[untouched.pk] == earlier
 
 
 def test_heartbeats_are_written_behind_and_flushed_once(api, agent):
