@@ -52,7 +52,7 @@ def heartbeats_write(pending: dict[str, float]) -> int:
             items.append((uuid.UUID(agent_id), datetime.fromtimestamp(at, tz=dt_timezone.utc)))
         except ValueError:
             continue
-    items.sort()  # rows locked in one order, as everywhere
+    items.sort(key=lambda item: item[0].int)  # rows locked in one order, as everywhere (UUID order)
     done = 0
     try:
         for start in range(0, len(items), BATCH):

@@ -23,11 +23,13 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import OperationalError, connection, transaction
+from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from agents.models import OnDemandPriceSample, SpotPool, SpotPriceSample
 from agents.services.market import stored_quotes_forget
 from agents.services.pools import pools_ensure
+from spotbackend.db.rows import ModelRows
 from spotbackend.hotcache import HotScript
 
 logger = logging.getLogger(__name__)
@@ -38,6 +40,7 @@ TAKE_BATCH = 2_000  # reports per take: a flush of a big backlog works in bounde
 INSERT_BATCH = 1_000
 RETRY_ERRORS = (1213, 1205)  # MySQL/MariaDB: deadlock found; lock wait timeout exceeded
 RETRIES = 3
+_spot_rows, _ondemand_rows = ModelRows(SpotPriceSample), ModelRows(OnDemandPriceSample)
 
 
 @dataclass
@@ -90,22 +93,30 @@ def price_facts_write(batch: list[PriceFacts]) -> int:
     ondemand = sorted({(t, r, facts.at): (price, fallback)
                        for facts in batch if facts.ondemand for t, r, price, fallback in [facts.ondemand]}.items())
 
+    ops = connection.ops
+    created = ops.adapt_datetimefield_value(timezone.now())  # auto_now_add
+    times = {}  # each report's one sample time, prepared once
+
+    def db_time(at):
+        if at not in times:
+            times[at] = ops.adapt_datetimefield_value(at)
+        return times[at]
+
+    spot_rows = [(pid, price, db_time(at), created) for (pid, at), price in spot]
+    ondemand_rows = [(t, r, price, fallback, db_time(at), created) for (t, r, at), (price, fallback) in ondemand]
+
     def append():
         # One transaction; INSERT IGNORE in (pool, time) order: the foreign-key checks take shared
-        # locks on the pool rows in pool-id order.
+        # locks on the pool rows in pool-id order. Plain rows (spotbackend/db/rows.py): the ORM's
+        # bulk_create prepared every value of every instance again, most of a flush's CPU.
         with transaction.atomic():
-            for start in range(0, len(spot), INSERT_BATCH):
-                SpotPriceSample.objects.bulk_create(
-                    [SpotPriceSample(pool_id=pid, price=price, observed_at=at)
-                     for (pid, at), price in spot[start:start + INSERT_BATCH]],
-                    ignore_conflicts=True,
-                )
-            for start in range(0, len(ondemand), INSERT_BATCH):
-                OnDemandPriceSample.objects.bulk_create(
-                    [OnDemandPriceSample(instance_type=t, region=r, price=price, is_fallback=fallback, observed_at=at)
-                     for (t, r, at), (price, fallback) in ondemand[start:start + INSERT_BATCH]],
-                    ignore_conflicts=True,
-                )
+            for start in range(0, len(spot_rows), INSERT_BATCH):
+                _spot_rows.insert_values(["pool", "price", "observed_at", "created_at"],
+                                         spot_rows[start:start + INSERT_BATCH], ignore_conflicts=True)
+            for start in range(0, len(ondemand_rows), INSERT_BATCH):
+                _ondemand_rows.insert_values(["instance_type", "region", "price", "is_fallback", "observed_at",
+                                              "created_at"],
+                                             ondemand_rows[start:start + INSERT_BATCH], ignore_conflicts=True)
 
     if spot or ondemand:
         with_deadlock_retry(append)

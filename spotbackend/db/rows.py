@@ -7,6 +7,7 @@ ORM's own iterator does (the same backend and field converters, `Model.from_db`)
 usual objects. Only for a few fixed, simple statements: everything else stays on the ORM.
 See docs/PERFORMANCE.md ("Termination notices")."""
 from django.db import connections
+from django.db.models.constants import OnConflict
 
 
 class ModelRows:
@@ -91,6 +92,26 @@ class ModelRows:
                 objs[0].pk = cursor.lastrowid
         for obj in objs:
             obj._state.adding, obj._state.db = False, conn.alias
+
+    def insert_values(self, fields: list[str], rows: list[tuple], *, ignore_conflicts: bool = False,
+                      using: str = "default") -> None:
+        """INSERT rows given as database values (one tuple per row, in the order of `fields`, each
+        value already what the column's `get_db_prep_save` gives) in one statement; with
+        `ignore_conflicts`, a row that breaks a unique constraint is skipped, as `bulk_create(...,
+        ignore_conflicts=True)` does. No model instances: for many small rows written in bulk, where
+        building and preparing instances cost most of the write."""
+        if not rows:
+            return
+        conn = connections[using]
+        meta, qn = self.model._meta, conn.ops.quote_name
+        columns = [meta.get_field(name) for name in fields]
+        on_conflict = OnConflict.IGNORE if ignore_conflicts else None
+        row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+        sql = (f"{conn.ops.insert_statement(on_conflict=on_conflict)} {qn(meta.db_table)} "
+               f"({', '.join(qn(f.column) for f in columns)}) VALUES {', '.join([row] * len(rows))} "
+               f"{conn.ops.on_conflict_suffix_sql(columns, on_conflict, None, None)}")
+        with conn.cursor() as cursor:
+            cursor.execute(sql.rstrip(), [value for values in rows for value in values])
 
     def update(self, obj, fields: list[str], using: str = "default") -> int:
         """UPDATE these fields of one saved instance, as `save(update_fields=...)` writes them (pre_save,
