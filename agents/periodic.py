@@ -1,6 +1,7 @@
 """Thin periodic Celery tasks of the agents app (scheduled by django-celery-beat, see spotbackend/schedule.py).
 Kept apart from agents/tasks.py (notifications); registered with the worker through CELERY_IMPORTS."""
 from celery import shared_task
+from django.conf import settings
 
 from agents.services.heartbeats import heartbeats_flush
 from agents.services.price_writes import prices_flush
@@ -30,8 +31,11 @@ def replica_lifecycle_sweep() -> dict:
 
 @shared_task(name="agents.periodic.heartbeats_flush", ignore_result=True)
 def heartbeats_flush_task() -> dict:
-    """Write what the web processes wrote behind (heartbeats, pricing reports) to the database in bulk."""
-    return {"flushed": heartbeats_flush(), "price_samples": prices_flush()}
+    """Write what the web processes wrote behind (heartbeats, pricing reports) to the database in bulk,
+    the heartbeats paced over HEARTBEAT_FLUSH_SPREAD_SECONDS (at most half the task's interval, so a
+    flush always ends before the next one starts)."""
+    spread = min(settings.HEARTBEAT_FLUSH_SPREAD_SECONDS, settings.HEARTBEAT_FLUSH_SECONDS / 2)
+    return {"flushed": heartbeats_flush(spread=max(spread, 0.0)), "price_samples": prices_flush()}
 
 
 @shared_task(name="agents.periodic.price_history_retention")

@@ -219,6 +219,10 @@ AGENT_NO_COMMAND_CACHE_TTL = env.int("AGENT_NO_COMMAND_CACHE_TTL", default=300)
 HEARTBEAT_WRITE_BEHIND = env.bool("HEARTBEAT_WRITE_BEHIND", default=True)
 HEARTBEAT_FLUSH_SECONDS = env.int("HEARTBEAT_FLUSH_SECONDS", default=5)
 HEARTBEAT_FLUSH_OVERDUE_SECONDS = env.int("HEARTBEAT_FLUSH_OVERDUE_SECONDS", default=30)
+# The periodic flush paces its statements (100 agents each) over about this many seconds (at most half
+# of HEARTBEAT_FLUSH_SECONDS; 0: all at once), so that the web processes on the same machine never
+# queue behind a burst of it (docs/PERFORMANCE.md, "Background work beside the web").
+HEARTBEAT_FLUSH_SPREAD_SECONDS = env.float("HEARTBEAT_FLUSH_SPREAD_SECONDS", default=1.0)
 # Pricing reports are queued in Redis and written by the same task in bulk (samples and latest prices
 # visible within HEARTBEAT_FLUSH_SECONDS; agents/services/price_writes.py). Off, or without Redis: at once.
 PRICE_WRITE_BEHIND = env.bool("PRICE_WRITE_BEHIND", default=True)

@@ -7,6 +7,7 @@ written to the database in bulk every HEARTBEAT_FLUSH_SECONDS by a periodic task
 does not run, the web process that sees the oldest pending heartbeat grow older than
 HEARTBEAT_FLUSH_OVERDUE_SECONDS flushes instead. See docs/PERFORMANCE.md ("The hot path")."""
 import logging
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone as dt_timezone
@@ -32,18 +33,27 @@ from agents.states import agent_status_after_heartbeat
 
 logger = logging.getLogger(__name__)
 BATCH = 500
+SPREAD_BATCH = 100  # agents per statement when a flush is spread over time
+_sleep = time.sleep
 # A non-primary instance of the agent seen this recently is probably the one saying goodbye.
 OVERLAP_WINDOW = timedelta(seconds=120)
 
 
-def heartbeats_flush() -> int:
+def heartbeats_flush(*, spread: float = 0.0) -> int:
     """Write every pending heartbeat; return how many agents were updated. `last_heartbeat_at` only
-    moves forward. A failed write returns the heartbeats to Redis for the next flush."""
-    return heartbeats_write(heartbeats_take())
+    moves forward. A failed write returns the heartbeats to Redis for the next flush. With `spread`
+    (seconds), see `heartbeats_write`."""
+    return heartbeats_write(heartbeats_take(), spread=spread)
 
 
-def heartbeats_write(pending: dict[str, float]) -> int:
-    """Write these heartbeats (agent id -> epoch seconds) in bulk; on failure they go back to Redis."""
+def heartbeats_write(pending: dict[str, float], *, spread: float = 0.0) -> int:
+    """Write these heartbeats (agent id -> epoch seconds) in bulk; on failure they go back to Redis.
+
+    With `spread`, the statements are paced over about that many seconds, SPREAD_BATCH agents each:
+    the periodic task shares the machine with the web processes, and the same work done at once (tens
+    of milliseconds of CPU in the worker and in the database, every HEARTBEAT_FLUSH_SECONDS) queued
+    the agents' calls behind it (docs/PERFORMANCE.md, "Background work beside the web"). Without it
+    (a sweep that must judge now, a web request flushing for a stopped worker), at once."""
     if not pending:
         return 0
     items = []
@@ -53,10 +63,15 @@ def heartbeats_write(pending: dict[str, float]) -> int:
         except ValueError:
             continue
     items.sort(key=lambda item: item[0].int)  # rows locked in one order, as everywhere (UUID order)
+    batch = SPREAD_BATCH if spread > 0 else BATCH
+    slices = -(-len(items) // batch)
+    pause = spread / slices if slices > 1 else 0.0
     done = 0
     try:
-        for start in range(0, len(items), BATCH):
-            chunk = items[start:start + BATCH]
+        for start in range(0, len(items), batch):
+            if start:
+                _sleep(pause)
+            chunk = items[start:start + batch]
             _heartbeats_update(chunk)
             done += len(chunk)
     except Exception:

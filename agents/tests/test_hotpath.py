@@ -108,6 +108,37 @@ def test_a_flush_moves_each_agent_to_its_own_heartbeat_only_forward_across_batch
     assert stored[untouched.pk] == earlier
 
 
+def test_a_spread_flush_paces_its_statements(client_obj, monkeypatch):
+    pauses = []
+    monkeypatch.setattr(heartbeats, "_sleep", pauses.append)
+    monkeypatch.setattr(heartbeats, "SPREAD_BATCH", 2)
+    fleet = [AgentFactory(client=client_obj) for _ in range(5)]
+    at = timezone.now().replace(microsecond=0) + timedelta(minutes=1)
+    with CaptureQueriesContext(connection) as ctx:
+        assert heartbeats_write({str(a.pk): at.timestamp() for a in fleet}, spread=0.9) == 5
+    assert sum(q["sql"].startswith("UPDATE") for q in ctx.captured_queries) == 3  # 2 + 2 + 1 agents
+    assert pauses == [pytest.approx(0.3)] * 2  # between statements, never after the last
+    assert set(Agent.objects.filter(pk__in=[a.pk for a in fleet]).values_list("last_heartbeat_at", flat=True)) == {at}
+    pauses.clear()
+    heartbeats_write({str(fleet[0].pk): at.timestamp()}, spread=0.9)  # one statement: no pause
+    heartbeats_write({str(a.pk): at.timestamp() for a in fleet})  # not spread (a sweep): no pause
+    assert pauses == []
+
+
+def test_the_periodic_flush_is_spread_over_at_most_half_its_interval(settings, monkeypatch):
+    from agents import periodic
+
+    spreads = []
+    monkeypatch.setattr(periodic, "heartbeats_flush", lambda *, spread: spreads.append(spread) or 0)
+    settings.HEARTBEAT_FLUSH_SECONDS, settings.HEARTBEAT_FLUSH_SPREAD_SECONDS = 5, 1.0
+    periodic.heartbeats_flush_task()
+    settings.HEARTBEAT_FLUSH_SECONDS, settings.HEARTBEAT_FLUSH_SPREAD_SECONDS = 1, 10.0
+    periodic.heartbeats_flush_task()
+    settings.HEARTBEAT_FLUSH_SPREAD_SECONDS = 0
+    periodic.heartbeats_flush_task()
+    assert spreads == [1.0, 0.5, 0.0]
+
+
 def test_heartbeats_are_written_behind_and_flushed_once(api, agent):
     url = f"/api/agents/{agent.pk}/heartbeat"
     api.post(url, payloads.heartbeat(), format="json")  # one UPDATE; the signature is now cached
