@@ -157,7 +157,8 @@ class UrgentFirstWorker(ThreadWorker):
 
     def _on_lingering_readable(self, sock) -> None:
         entry = self.lingering.get(sock)
-        if entry is None:
+        if entry is None:  # not lingering any more: never leave it registered (it would wake the loop)
+            self._stop_lingering(sock)
             return
         try:
             while entry[1] < LINGER_MAX_DRAIN:
@@ -172,7 +173,7 @@ class UrgentFirstWorker(ThreadWorker):
         self._stop_lingering(sock)
 
     def _stop_lingering(self, sock) -> None:
-        del self.lingering[sock]
+        self.lingering.pop(sock, None)
         try:
             self.poller.unregister(sock)
         except (OSError, ValueError, KeyError):
