@@ -140,6 +140,7 @@ class UrgentFirstWorker(ThreadWorker):
 
     def close_conn(self, conn, graceful=False) -> None:
         """Close `conn`; a graceful close lingers in the poller instead of blocking this thread."""
+        vars(conn).pop("close", None)  # the conn -> partial -> conn cycle: freed by reference counting
         sock = conn.sock
         if not graceful:
             util.close(sock)

@@ -1,10 +1,13 @@
 """spotbackend/gunicorn_worker.py: gunicorn's gthread worker serving termination notices and rebalance
 recommendations before the other queued requests, and closing connections without stalling."""
+import gc
 import selectors
 import socket
 import time
 import uuid
+import weakref
 from collections import deque
+from functools import partial
 from types import SimpleNamespace
 
 import pytest
@@ -182,6 +185,24 @@ def test_a_plain_close_closes_at_once(worker, pairs):
     ours, _ = pairs()
     worker.close_conn(SimpleNamespace(sock=ours))
     assert closed(ours) and not worker.lingering
+
+
+def test_a_closed_connection_is_freed_without_the_cycle_collector(worker, pairs):
+    class Conn:  # gthread's TConn: a plain object with a socket
+        def __init__(self, sock):
+            self.sock = sock
+
+    ours, _ = pairs()
+    conn = Conn(ours)
+    conn.close = partial(worker.close_conn, conn)  # what finish_request installs
+    gone = weakref.ref(conn)
+    gc.disable()
+    try:
+        conn.close(graceful=True)
+        del conn
+        assert gone() is None  # no reference cycle left behind
+    finally:
+        gc.enable()
 
 
 def test_a_client_keeping_its_connection_open_does_not_stall_the_worker(tmp_path):
