@@ -182,6 +182,8 @@ class UrgentFirstWorker(ThreadWorker):
         util.close(sock)
 
     def murder_pending(self):
+        # gthread's loop calls this after every wake-up (at least once a second): lingering sockets past
+        # their deadline are closed here too.
         super().murder_pending()
         now = time.monotonic()
         while self.lingering:
