@@ -38,25 +38,17 @@ TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 
 @pytest.fixture(autouse=True)
-def _clear_cache(settings):
-    """Every test starts with empty caches; the hot path's caches run on the real Redis
-    (TEST_REDIS_URL), as in production."""
+def _fresh_process_state(settings):
+    """Every test starts with an empty Django cache (the real Redis of TEST_REDIS_URL under `make
+    test`) and no cached tokens. Heartbeats are written at once unless a test turns the buffer on
+    (agents/tests/test_heartbeats.py)."""
     from django.core.cache import cache
 
-    from agents.cache import agent_cache_clear_local
-    from agents.services.market import stored_quotes_forget
-    from clients.tokens import token_cache
-    from spotbackend.hotcache import hot_client, hot_reset
+    from clients.services import client_tokens_forget
 
     cache.clear()
-    settings.HOTCACHE_REDIS_URL = TEST_REDIS_URL
-    hot_reset()
-    hot_client().flushdb()
-    token_cache.clear()
-    agent_cache_clear_local()
-    stored_quotes_forget()
-    yield
-    hot_reset()
+    client_tokens_forget()
+    settings.HEARTBEAT_BUFFER_SECONDS = 0
 
 
 @pytest.fixture(scope="session")

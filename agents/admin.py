@@ -28,7 +28,7 @@ from agents.states import EVENT_FINAL as FINAL_EVENT_STATUSES, replica_can_chang
 from spotbackend.exceptions import ConflictError, InvalidInput
 from agents.services.agent_settings import SETTING_FIELDS, agent_enabled_toggle, agent_settings_update
 from agents.services.status import agent_effective_status
-from spotbackend.admin_views import HistoryAdmin, HistoryInline, agent_timeline_html
+from backoffice.admin_views import HistoryAdmin, HistoryInline, agent_timeline_html
 
 
 class InstanceInline(HistoryInline):

@@ -27,9 +27,5 @@ def agent_column(sql: str) -> str:
 
 
 def agent_save_fields(*, agent: Agent, fields: list[str]) -> None:
-    """`agent.save(update_fields=fields)` in plain SQL (every termination notice of a burst saves its
-    agent), telling the hot caches directly as the post_save hook would (agents/apps.py)."""
-    from agents.cache import agent_row_changed
-
+    """`agent.save(update_fields=fields)` in plain SQL (every termination notice of a burst saves its agent)."""
     _agent_rows.update(agent, fields)
-    agent_row_changed(agent_pk=agent.pk, fields=fields)

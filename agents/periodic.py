@@ -1,10 +1,7 @@
 """Thin periodic Celery tasks of the agents app (scheduled by django-celery-beat, see spotbackend/schedule.py).
 Kept apart from agents/tasks.py (notifications); registered with the worker through CELERY_IMPORTS."""
 from celery import shared_task
-from django.conf import settings
 
-from agents.services.heartbeats import heartbeats_flush
-from agents.services.price_writes import prices_flush
 from agents.services.replica_sweep import replicas_sweep
 from agents.services.retention import price_history_prune
 from agents.services.risk import pool_risk_analyze_all
@@ -27,15 +24,6 @@ def pool_risk_analysis() -> dict:
 def replica_lifecycle_sweep() -> dict:
     """No replica dead ends: stuck replicas end with a reason, overdue ready emergency replicas are promoted."""
     return replicas_sweep()
-
-
-@shared_task(name="agents.periodic.heartbeats_flush", ignore_result=True)
-def heartbeats_flush_task() -> dict:
-    """Write what the web processes wrote behind (heartbeats, pricing reports) to the database in bulk,
-    the heartbeats paced over HEARTBEAT_FLUSH_SPREAD_SECONDS (at most half the task's interval, so a
-    flush always ends before the next one starts)."""
-    spread = min(settings.HEARTBEAT_FLUSH_SPREAD_SECONDS, settings.HEARTBEAT_FLUSH_SECONDS / 2)
-    return {"flushed": heartbeats_flush(spread=max(spread, 0.0)), "price_samples": prices_flush()}
 
 
 @shared_task(name="agents.periodic.price_history_retention")

@@ -1,48 +1,41 @@
 """Reads the API needs, each a fixed, small number of queries. They return data (model instances,
-dicts of values); the output serializers in agents/api/outputs.py render it."""
-import uuid
-from dataclasses import dataclass
-
+dicts of values); the output serializers in agents/api/outputs.py render it. A missing or foreign
+object is a NotFoundError (404)."""
 from django.conf import settings
-from rest_framework.exceptions import NotFound
+from django.db.models import OuterRef, Subquery
 
-from agents.cache import CONFIG_FIELDS, agent_config_cached, agent_config_fill, agent_facts_get, agent_owner_get
-from agents.models import Agent, Replica
+from agents.models import Agent, Command, CommandStatus, Replica
 from agents.states import REPLICA_LIVE
 from agents.services.status import agent_effective_status
-# The toolkit lives in the project package; services still import these names from here.
-from spotbackend.api import agent_get_for_client, get_owned_or_404, parse_uuid  # noqa: F401
+from spotbackend.api import get_owned_or_404, parse_uuid
+from spotbackend.exceptions import NotFoundError
+
+CONFIG_FIELDS = ("enabled", "auto_switch_enabled", "auto_terminate_enabled", "manual_replica_enabled", "replica_count")
 
 
+def agent_get_for_client(*, client, agent_id, for_update: bool = False) -> Agent:
+    """The caller's own agent, or NotFoundError (also for another client's agent, 'None' and malformed ids)."""
+    return get_owned_or_404(Agent.objects.filter(client=client), agent_id, label="Agent", for_update=for_update)
 
-def agent_owned_pk(*, client, agent_id):
-    """The caller's own agent's id, or 404 (also for another client's agent, 'None' and malformed
-    ids). Cached per process: an agent belongs to one client forever (agents/cache.py)."""
+
+def agent_owned_values(*, client, agent_id, fields) -> dict:
+    """These columns of the caller's own agent (one query), or NotFoundError."""
     pk = parse_uuid(agent_id)
-    if pk is None or agent_owner_get(agent_pk=pk) != client.pk:
-        raise NotFound("Agent not found.")
-    return pk
+    row = Agent.objects.filter(pk=pk, client=client).values("id", *fields).first() if pk else None
+    if row is None:
+        raise NotFoundError("Agent not found.")
+    return row
 
 
-@dataclass
-class ReportingAgent:
-    """What a pricing report needs of its agent, without loading the row (agents/cache.py)."""
-
-    pk: uuid.UUID
-    client_id: uuid.UUID
-    instance_id: str
-    current_mode: str
-    current_pool_id: str | None
-    region: str
-
-
-def agent_reporting(*, client, agent_id) -> ReportingAgent:
-    """The caller's own agent as a pricing report sees it, or 404."""
-    pk = agent_owned_pk(client=client, agent_id=agent_id)
-    facts = agent_facts_get(agent_pk=pk)
-    if facts is None:
-        raise NotFound("Agent not found.")
-    return ReportingAgent(pk=pk, **facts)
+def agent_polled(*, client, agent_id) -> tuple[Agent, bool]:
+    """The agent of a pending-commands poll and whether a command waits for it, in one query."""
+    pk = parse_uuid(agent_id)
+    pending = Command.objects.filter(agent=OuterRef("pk"), is_open=True, status=CommandStatus.PENDING)
+    agent = (Agent.objects.filter(pk=pk, client=client)
+             .annotate(pending_command=Subquery(pending.values("pk")[:1])).first() if pk else None)
+    if agent is None:
+        raise NotFoundError("Agent not found.")
+    return agent, agent.pending_command is not None
 
 
 def _config_from(agent_pk, values: dict) -> dict:
@@ -62,15 +55,9 @@ def agent_config(*, agent: Agent) -> dict:
 
 
 def agent_config_for_client(*, client, agent_id) -> dict:
-    """`agent_config` of the caller's own agent; no query while the cached settings are valid."""
-    pk = agent_owned_pk(client=client, agent_id=agent_id)
-    values, seen = agent_config_cached(agent_pk=pk)
-    if values is None:
-        values = Agent.objects.filter(pk=pk, client=client).values(*CONFIG_FIELDS).first()
-        if values is None:
-            raise NotFound("Agent not found.")
-        agent_config_fill(agent_pk=pk, seen=seen, values=values)
-    return _config_from(pk, values)
+    """`agent_config` of the caller's own agent, in one query."""
+    row = agent_owned_values(client=client, agent_id=agent_id, fields=CONFIG_FIELDS)
+    return _config_from(row["id"], row)
 
 
 def agent_with_status(agent: Agent, now=None) -> Agent:

@@ -7,7 +7,6 @@ from datetime import datetime
 
 from django.utils import timezone
 
-from agents.cache import agent_commands_changed
 from agents.models import (
     Agent,
     AgentStatus,
@@ -142,10 +141,6 @@ def command_transition(
         return False
     for field, value in values.items():
         setattr(command, field, value)
-    if to not in COMMAND_OPEN:
-        # An UPDATE fires no post_save: the hot path's cache hook (agents/apps.py) is called by hand, as
-        # a save() of the closed command did. Not on the claim: the poll itself refills that cache.
-        agent_commands_changed(agent_pk=command.agent_id)
     return True
 
 

@@ -153,11 +153,6 @@ def main():
     try:
         from rest_framework.test import APIClient
 
-        from spotbackend.hotcache import hot_client, hot_reset
-
-        hot_reset()
-        if settings.HOTCACHE_REDIS_URL:
-            hot_client().flushdb()
         http = APIClient()
         t0 = time.perf_counter()
         token, agents = seed(http, args.agents, args.history)

@@ -2,7 +2,7 @@ from django.contrib import admin, messages
 
 from clients.models import Client
 from clients.services import client_token_rotate
-from spotbackend.admin_views import savings_chart_html
+from backoffice.admin_views import savings_chart_html
 
 
 @admin.register(Client)

@@ -1,9 +1,19 @@
+import copy
 import secrets
+import threading
+import time
 
+from cachetools import TTLCache
 from django.db import transaction
 
 from clients.models import Client, token_hash
-from clients.tokens import token_cache
+
+# Token -> client, trusted in each process for this many seconds (docs/ARCHITECTURE.md §8, "Caching"):
+# a rotated token or a deactivated client is refused on every host within it. Unknown tokens are not kept.
+AUTH_CACHE_SECONDS = 2
+clock = time.monotonic  # the cache's clock; tests move it
+_tokens = TTLCache(maxsize=10_000, ttl=AUTH_CACHE_SECONDS, timer=lambda: clock())
+_tokens_lock = threading.Lock()  # cachetools caches are not thread-safe
 
 
 def _new_token() -> str:
@@ -32,20 +42,24 @@ def client_token_rotate(*, client: Client) -> str:
 
 def client_get_by_token(*, token: str) -> Client | None:
     """The client this token belongs to (inactive ones included: the caller answers 403), or None.
-    Cached per process (clients/tokens.py): no query on the agent's hot path."""
+    A found client is kept per process for AUTH_CACHE_SECONDS; each caller gets its own copy."""
     digest = token_hash(token)
-    client = token_cache.get(digest)
+    with _tokens_lock:
+        client = _tokens.get(digest)
     if client is None:
         client = Client.objects.filter(token_hash=digest).first()
-        if client is not None:
-            token_cache.put(digest, client)
-    return client
+        if client is None:
+            return None
+        with _tokens_lock:
+            _tokens[digest] = client
+    return copy.copy(client)
 
 
-def client_changed(*, client: Client) -> None:
-    """Any change to a client (token, active flag, deletion) reaches every process's token cache
-    (now, and again once it commits)."""
-    token_cache.local.bump_on_commit()
+def client_tokens_forget() -> None:
+    """Forget this process's cached tokens: a change made here is seen here at once (other processes
+    within AUTH_CACHE_SECONDS)."""
+    with _tokens_lock:
+        _tokens.clear()
 
 
 @transaction.atomic
@@ -63,16 +77,11 @@ def client_dry_run_set(*, client: Client, dry_run: bool) -> Client:
     client.save(update_fields=["dry_run", "updated_at"])
     withdrawn = 0
     if dry_run:
-        from agents.cache import agent_commands_changed
-
         pending = Command.objects.filter(
             agent__client=client, status=CommandStatus.PENDING, priority__lt=MANUAL_PRIORITY
         )
-        agent_pks = set(pending.values_list("agent_id", flat=True))
         withdrawn = commands_move(queryset=pending, to=CommandStatus.SUPERSEDED,
                                   message="withdrawn: the client turned dry-run on")
-        for agent_pk in agent_pks:  # the hot path's "has an open command?" flag (agents/cache.py)
-            agent_commands_changed(agent_pk=agent_pk)
     system_event_log(client=client, event_type="client_dry_run_changed",
                      message=f"Dry-run turned {'on' if dry_run else 'off'}"
                      + (f"; {withdrawn} pending automatic command(s) withdrawn" if withdrawn else ""),

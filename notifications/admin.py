@@ -2,7 +2,7 @@ from django.contrib import admin, messages
 
 from notifications.models import Notification, NotificationAttempt
 from notifications.services import notifications_retry_now
-from spotbackend.admin_views import HistoryAdmin, HistoryInline
+from backoffice.admin_views import HistoryAdmin, HistoryInline
 
 
 class NotificationAttemptInline(HistoryInline):

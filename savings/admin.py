@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from savings.models import SavingsSnapshot
-from spotbackend.admin_views import HistoryAdmin
+from backoffice.admin_views import HistoryAdmin
 
 
 @admin.register(SavingsSnapshot)

@@ -1,14 +1,13 @@
-"""The API toolkit every app's views share: parse a body, resolve an owned object or 404, the agent
-view base, and the fields and serializers common to every answer (docs/API.md §0)."""
+"""The API toolkit every app's views share: parse a body, resolve an owned object or 404, and the
+fields and serializers common to every answer (docs/API.md §0)."""
 import functools
 import uuid
 
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
-from rest_framework.exceptions import NotFound, ValidationError
-from rest_framework.views import APIView
+from rest_framework.exceptions import ValidationError
 
-from agents.models import Agent
+from spotbackend.exceptions import NotFoundError
 from spotbackend.fields import FlatSerializer
 
 
@@ -29,7 +28,7 @@ def get_owned_or_404(queryset, object_id, *, label: str, for_update: bool = Fals
         qs = queryset.filter(pk=pk)
         obj = (qs.select_for_update() if for_update else qs).first()
     if obj is None:
-        raise NotFound(f"{label} not found.")
+        raise NotFoundError(f"{label} not found.")
     return obj
 
 
@@ -37,10 +36,6 @@ def parse(serializer_class, request):
     """The validated body; a body that is not a JSON object, or a bad field, is a 400."""
     if not isinstance(request.data, dict):
         raise ValidationError({"detail": "The body must be a JSON object."})
-    fast = getattr(serializer_class, "fast_parse", None)
-    validated = fast(request.data) if fast else None
-    if validated is not None:
-        return validated  # the ordinary valid body, checked without building a serializer
     serializer = serializer_class(data=request.data)
     serializer.is_valid(raise_exception=True)
     return serializer.validated_data
@@ -65,18 +60,6 @@ def _bound(serializer_class):
     serializer = serializer_class()
     serializer.fields  # noqa: B018  (builds and binds the fields now, before any thread shares them)
     return serializer
-
-
-def agent_get_for_client(*, client, agent_id, for_update: bool = False) -> Agent:
-    """The caller's own agent, or 404 (also for another client's agent, 'None' and malformed ids)."""
-    return get_owned_or_404(Agent.objects.filter(client=client), agent_id, label="Agent", for_update=for_update)
-
-
-# A comment, not a docstring: the schema would show a base class's docstring on every operation.
-# Base for /api/agents/{agent_id}/...: the agent is the caller's own or a 404.
-class AgentApi(APIView):
-    def get_agent(self, agent_id):
-        return agent_get_for_client(client=self.request.user, agent_id=agent_id)
 
 
 # --- Output fields (docs/API.md §0: ids are strings, money is a JSON number) -------------------------

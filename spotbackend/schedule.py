@@ -13,7 +13,6 @@ class Job:
     description: str
     crontab: dict | None = None  # minute/hour fields, UTC
     every_hours: int | None = None
-    every_seconds: int | None = None
 
 
 def scheduled_jobs() -> list[Job]:
@@ -35,12 +34,6 @@ def scheduled_jobs() -> list[Job]:
             task="agents.periodic.pool_risk_analysis",
             description="Risk score of every spot pool; alert when a pool enters avoid.",
             crontab={"minute": "*/15", "hour": "*"},
-        ),
-        Job(
-            name="Heartbeat flush",
-            task="agents.periodic.heartbeats_flush",
-            description="Heartbeats and pricing reports kept in Redis are written to the database in bulk.",
-            every_seconds=settings.HEARTBEAT_FLUSH_SECONDS,
         ),
         Job(
             name="Replica lifecycle",
@@ -65,10 +58,15 @@ def scheduled_jobs() -> list[Job]:
     ]
 
 
+# Jobs of earlier releases, removed from existing databases by the next sync.
+RETIRED_JOBS = ("Heartbeat flush",)
+
+
 def periodic_tasks_sync(*, using: str = "default") -> list[str]:
     """Create or update the PeriodicTask rows of `scheduled_jobs()`; return the names written."""
     from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 
+    PeriodicTask.objects.using(using).filter(name__in=RETIRED_JOBS).delete()
     written = []
     for job in scheduled_jobs():
         crontab = interval = None
@@ -76,10 +74,6 @@ def periodic_tasks_sync(*, using: str = "default") -> list[str]:
             crontab, _ = CrontabSchedule.objects.using(using).get_or_create(
                 minute=job.crontab["minute"], hour=job.crontab["hour"], day_of_week="*", day_of_month="*",
                 month_of_year="*", timezone="UTC",
-            )
-        elif job.every_seconds is not None:
-            interval, _ = IntervalSchedule.objects.using(using).get_or_create(
-                every=job.every_seconds, period=IntervalSchedule.SECONDS
             )
         else:
             interval, _ = IntervalSchedule.objects.using(using).get_or_create(

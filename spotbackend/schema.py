@@ -4,10 +4,9 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 
 
 class ClientTokenScheme(OpenApiAuthenticationExtension):
-    """`Authorization: Bearer <client token>` (docs/API.md §0); also covers the throttled subclass
-    that settings.py installs (spotbackend.throttling.ThrottledClientTokenAuthentication)."""
+    """`Authorization: Bearer <client token>` (docs/API.md §0)."""
 
-    target_class = "spotbackend.authentication.ClientTokenAuthentication"
+    target_class = "clients.authentication.ClientTokenAuthentication"
     match_subclasses = True
     name = "ClientToken"
 

@@ -77,7 +77,7 @@ SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=
 # --- end of deploy safety ------------------------------------------------------------------------
 
 INSTALLED_APPS = [
-    "spotbackend.admin_views.SpotAdminConfig",  # django.contrib.admin with the fleet on its index
+    "backoffice.admin_views.SpotAdminConfig",  # django.contrib.admin with the fleet on its index
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -102,17 +102,6 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
-]
-
-# Only the admin needs these; /api/ and /health run without them (spotbackend/handlers.py). WhiteNoise
-# serves /static/ (the admin's and the API docs pages' files), which never starts with /api/.
-ADMIN_ONLY_MIDDLEWARE = [
-    "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -195,47 +184,24 @@ STORAGES = {
 }
 
 # --- Redis: Celery broker and cache -------------------------------------------------------------
+# Redis carries the Celery broker and Django's cache (the failed-token and admin-login throttles). No
+# agent call reads it (docs/ARCHITECTURE.md §8): with Redis down the fleet is still served.
 REDIS_URL = env("REDIS_URL", default="")
-# Redis only accelerates: every call has this socket timeout (seconds), and after a failure a process
-# leaves Redis alone for REDIS_RETRY_SECONDS and reads the database instead (docs/PERFORMANCE.md).
-REDIS_SOCKET_TIMEOUT = env.float("REDIS_SOCKET_TIMEOUT", default=0.25)
-REDIS_RETRY_SECONDS = env.float("REDIS_RETRY_SECONDS", default=5.0)
-# The agent hot path's caches (token -> client, agent config, "no pending command"): REDIS_URL, or
-# none (every answer from the database).
-HOTCACHE_REDIS_URL = env("HOTCACHE_REDIS_URL", default=REDIS_URL)
-AUTH_CACHE_TTL = env.int("AUTH_CACHE_TTL", default=300)
-# The per-process layer in front of Redis (token -> client, agent config, "no pending command",
-# heartbeat signatures): a change (a rotated token too) is seen by every process within this many seconds.
-HOT_LOCAL_CHECK_SECONDS = env.float("HOT_LOCAL_CHECK_SECONDS", default=1.0)
-# A web process hands its buffered heartbeats to Redis in one round trip at most this often.
-HEARTBEAT_BUFFER_SECONDS = env.float("HEARTBEAT_BUFFER_SECONDS", default=1.0)
-# Upper bounds on staleness should an invalidation be lost while Redis was unreachable.
-AGENT_CONFIG_CACHE_TTL = env.int("AGENT_CONFIG_CACHE_TTL", default=600)
-AGENT_OWNER_CACHE_TTL = env.int("AGENT_OWNER_CACHE_TTL", default=7 * 86400)  # owners never change
-AGENT_NO_COMMAND_CACHE_TTL = env.int("AGENT_NO_COMMAND_CACHE_TTL", default=300)
-# A heartbeat that changes nothing is kept in Redis and written to the database in bulk every
-# HEARTBEAT_FLUSH_SECONDS (last_heartbeat_at is accurate to that); a web process flushes itself when
-# the oldest pending heartbeat is older than HEARTBEAT_FLUSH_OVERDUE_SECONDS (Celery not running).
-HEARTBEAT_WRITE_BEHIND = env.bool("HEARTBEAT_WRITE_BEHIND", default=True)
-HEARTBEAT_FLUSH_SECONDS = env.int("HEARTBEAT_FLUSH_SECONDS", default=5)
-HEARTBEAT_FLUSH_OVERDUE_SECONDS = env.int("HEARTBEAT_FLUSH_OVERDUE_SECONDS", default=30)
-# The periodic flush paces its statements (100 agents each) over about this many seconds (at most half
-# of HEARTBEAT_FLUSH_SECONDS; 0: all at once), so that the web processes on the same machine never
-# queue behind a burst of it (docs/PERFORMANCE.md, "Background work beside the web").
-HEARTBEAT_FLUSH_SPREAD_SECONDS = env.float("HEARTBEAT_FLUSH_SPREAD_SECONDS", default=1.0)
-# Pricing reports are queued in Redis and written by the same task in bulk (samples and latest prices
-# visible within HEARTBEAT_FLUSH_SECONDS; agents/services/price_writes.py). Off, or without Redis: at once.
-PRICE_WRITE_BEHIND = env.bool("PRICE_WRITE_BEHIND", default=True)
+REDIS_SOCKET_TIMEOUT = 0.25  # seconds; a hung Redis costs a throttled call at most this
+# A heartbeat that changes nothing but the time is written with the others this many seconds later
+# (agents/services/heartbeats.py): the lag of last_heartbeat_at; 0 writes each one at once.
+HEARTBEAT_BUFFER_SECONDS = 2.0
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
     CACHES = {
         "default": {
-            "BACKEND": "spotbackend.cache.FailSoftRedisCache",
+            "BACKEND": "django_redis.cache.RedisCache",
             "LOCATION": REDIS_URL,
             "OPTIONS": {
-                "socket_timeout": REDIS_SOCKET_TIMEOUT,
-                "socket_connect_timeout": REDIS_SOCKET_TIMEOUT,
-                "health_check_interval": 0,
+                # A cache that is down or hung is a miss, never an error (django-redis).
+                "IGNORE_EXCEPTIONS": True,
+                "SOCKET_CONNECT_TIMEOUT": REDIS_SOCKET_TIMEOUT,
+                "SOCKET_TIMEOUT": REDIS_SOCKET_TIMEOUT,
             },
         }
     }
@@ -271,8 +237,8 @@ DJANGO_CELERY_BEAT_TZ_AWARE = True
 
 # --- REST framework ---------------------------------------------------------------------------
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["spotbackend.throttling.ThrottledClientTokenAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["spotbackend.authentication.IsClient"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["clients.authentication.ClientTokenAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["clients.authentication.IsClient"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["spotbackend.parsers.SafeJSONParser"],
     "DEFAULT_CONTENT_NEGOTIATION_CLASS": "spotbackend.negotiation.JsonFirstNegotiation",

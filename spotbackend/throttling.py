@@ -10,10 +10,8 @@ from django.contrib import admin
 from django.contrib.auth.signals import user_login_failed
 from django.dispatch import receiver
 from django.http import JsonResponse
-from rest_framework import exceptions
 from rest_framework.throttling import SimpleRateThrottle
 
-from spotbackend.authentication import ClientTokenAuthentication
 
 
 class FailureThrottle(SimpleRateThrottle):
@@ -55,17 +53,6 @@ class TokenFailureThrottle(FailureThrottle):
 
 class AdminLoginThrottle(FailureThrottle):
     scope = "admin_login"
-
-
-class ThrottledClientTokenAuthentication(ClientTokenAuthentication):
-    def authenticate(self, request):
-        try:
-            return super().authenticate(request)
-        except exceptions.AuthenticationFailed:
-            wait = TokenFailureThrottle().record_failure(request)
-            if wait is not None:
-                raise exceptions.Throttled(wait, detail="Too many failed token attempts from this address.")
-            raise
 
 
 def admin_login(request, extra_context=None):

@@ -3,19 +3,15 @@ import gc
 import os
 import sys
 
-import django
+from django.core.wsgi import get_wsgi_application
 
 # The web processes run two request threads each; a thread back from Redis or MariaDB waits for the
 # other to hand over the interpreter lock, up to this many seconds (Python's default: 0.005). Shorter
 # hands over sooner: the agent calls' p95 at 1,200 req/s went from ~8 to ~4 ms (docs/PERFORMANCE.md).
-sys.setswitchinterval(float(os.environ.get("WEB_SWITCH_INTERVAL") or 0.001))
+sys.setswitchinterval(0.001)
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "spotbackend.settings")
-django.setup(set_prefix=False)
-
-from spotbackend.handlers import SplitApplication  # noqa: E402
-
-application = SplitApplication()
+application = get_wsgi_application()
 
 # Everything loaded so far (Django, DRF, the models, the URL patterns: ~125,000 objects) lives as long
 # as the process: moved out of the collector's reach, a full collection no longer walks it. Each full

@@ -6,7 +6,8 @@ from rest_framework.response import Response
 from agents.api.outputs import IssueSwitchCommandOutput
 from agents.models import MANUAL_PRIORITY
 from agents.services.commands import command_issue
-from spotbackend.api import BODY_ERRORS, AgentApi, answers, parse, render
+from agents.api.base import AgentApi
+from spotbackend.api import BODY_ERRORS, answers, parse, render
 from spotbackend.fields import StrictCharField
 
 

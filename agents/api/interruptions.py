@@ -5,10 +5,11 @@ from rest_framework.response import Response
 
 from agents.api.outputs import RebalanceDecisionOutput, TerminationDecisionOutput
 from agents.api.serializers import _opt_id
-from agents.selectors import agent_owned_pk
+from agents.selectors import agent_owned_values
 from agents.services.rebalance import rebalance_recommendation_handle
 from agents.services.termination import Notice, termination_notice_handle
-from spotbackend.api import BODY_ERRORS, AgentApi, answers, parse, render
+from agents.api.base import AgentApi
+from spotbackend.api import BODY_ERRORS, answers, parse, render
 from spotbackend.fields import FlatSerializer, StrictCharField
 
 
@@ -32,29 +33,16 @@ class TerminationImminentApi(AgentApi):
 
     @extend_schema(request=TerminationNoticeInput, responses=answers(TerminationDecisionOutput, 404, *BODY_ERRORS))
     def post(self, request, agent_id):
-        # The owner check from the cache (no query): the service locks the row only when it decides.
-        agent_pk = agent_owned_pk(client=request.user, agent_id=agent_id)
+        # The owner check reads one column: the service locks the row only when it decides.
+        agent_pk = agent_owned_values(client=request.user, agent_id=agent_id, fields=())["id"]
         data = parse(self.TerminationNoticeInput, request)
-        return Response(termination_answer(agent_pk, data))
-
-
-def termination_hot(request, client, body, agent_id):
-    """TerminationImminentApi for the ordinary call (spotbackend/hotroutes.py); None: the DRF view
-    answers. The service raises only when the agent is gone, inside its transaction and before any
-    write, so a call handed over to the DRF view is handled once."""
-    agent_pk = agent_owned_pk(client=client, agent_id=agent_id)
-    data = TerminationImminentApi.TerminationNoticeInput.fast_parse(body)
-    return None if data is None else termination_answer(agent_pk, data)
-
-
-def termination_answer(agent_pk, data: dict) -> dict:
-    notice = Notice(
-        instance_id=data.get("instance_id") or "",
-        termination_time=data.get("termination_time") or data.get("time"),
-        action=data.get("action") or "",
-        detected_at=data.get("detected_at"),
-    )
-    return render(TerminationDecisionOutput, termination_notice_handle(agent_id=agent_pk, notice=notice))
+        notice = Notice(
+            instance_id=data.get("instance_id") or "",
+            termination_time=data.get("termination_time") or data.get("time"),
+            action=data.get("action") or "",
+            detected_at=data.get("detected_at"),
+        )
+        return Response(render(TerminationDecisionOutput, termination_notice_handle(agent_id=agent_pk, notice=notice)))
 
 
 class RebalanceRecommendationApi(AgentApi):

@@ -21,7 +21,8 @@ from agents.services.replicas import (
     replica_status_update,
     replica_terminate,
 )
-from spotbackend.api import BODY_ERRORS, AgentApi, SuccessMessageSerializer, answers, parse, render
+from agents.api.base import AgentApi
+from spotbackend.api import BODY_ERRORS, SuccessMessageSerializer, answers, parse, render
 from spotbackend.fields import StrictCharField
 
 

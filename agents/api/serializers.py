@@ -1,6 +1,5 @@
 """Input serializers for the agents' calls: they parse and type-check; decisions live in services.
 What the answers look like: agents/api/outputs.py."""
-from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
 from spotbackend.fields import FlatSerializer, PriceField, StrictBooleanField, StrictCharField
@@ -106,61 +105,6 @@ class PricingReportInput(serializers.Serializer):
         if "pricing" not in attrs and "spot_pools" not in attrs and "on_demand_price" not in attrs:
             raise serializers.ValidationError({"pricing": "This field is required."})
         return attrs
-
-    @classmethod
-    def fast_parse(cls, data) -> dict | None:
-        """The ordinary v4 report (docs/API.md §1.7), checked with the serializers' own fields but
-        without building the nested serializers (most of a report's CPU): exactly `validated_data`, or
-        None for anything else (the v3.2.0 shape, unknown keys, a value a field refuses), which the
-        full serializer then checks and explains."""
-        if not isinstance(data, dict) or data.keys() != {"instance", "pricing"}:
-            return None
-        instance = PricingInstanceInput.fast_parse(data["instance"])
-        pricing = _fast_fields(PricingV4Input, data["pricing"], nested=("cheapest_pool", "spot_pools"))
-        if instance is None or pricing is None:
-            return None
-        if "cheapest_pool" in data["pricing"]:
-            cheapest = data["pricing"]["cheapest_pool"]
-            pricing["cheapest_pool"] = None if cheapest is None else _fast_fields(CheapestPoolInput, cheapest)
-            if cheapest is not None and pricing["cheapest_pool"] is None:
-                return None
-        if "spot_pools" in data["pricing"]:
-            pools = data["pricing"]["spot_pools"]
-            if type(pools) is not list:
-                return None
-            pricing["spot_pools"] = [_fast_fields(PoolQuoteInput, pool) for pool in pools]
-            if any(pool is None for pool in pricing["spot_pools"]):
-                return None
-        return {"instance": instance, "pricing": pricing}
-
-
-_UNSET = object()
-
-
-def _fast_fields(serializer_class, data, nested=()) -> dict | None:
-    """`data` checked by each declared field's own `run_validation` (the nested ones left to the
-    caller); None when a key is unknown or a field refuses its value."""
-    if type(data) is not dict:
-        return None
-    fields = serializer_class._declared_fields
-    if not data.keys() <= fields.keys():
-        return None
-    out = {}
-    for name, field in fields.items():
-        if name in nested:
-            continue
-        value = data.get(name, _UNSET)
-        if value is _UNSET:
-            if field.required:
-                return None
-            if field.default is not serializers.empty:
-                out[name] = field.get_default()
-            continue
-        try:
-            out[name] = field.run_validation(value)
-        except (serializers.ValidationError, DjangoValidationError):
-            return None
-    return out
 
 
 class SwitchSideInput(serializers.Serializer):

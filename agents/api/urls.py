@@ -1,19 +1,13 @@
 from django.urls import path
 
 from agents.api import dashboard, interruptions, replicas, views
-from spotbackend.hotroutes import hot_route
 
 # Literal routes before <agent_id> routes; no trailing slashes (docs/API.md §0).
 urlpatterns = [
     path("agents/register", views.RegisterApi.as_view(), name="agent-register"),
-    # The frequent calls: the ordinary call skips DRF's dispatch (spotbackend/hotroutes.py).
-    path("agents/<str:agent_id>/heartbeat", hot_route(views.HeartbeatApi, views.heartbeat_hot, method="POST",
-                                                      with_body=True), name="agent-heartbeat"),
-    path("agents/<str:agent_id>/config", hot_route(views.ConfigApi, views.config_answer, method="GET"),
-         name="agent-config"),
-    path("agents/<str:agent_id>/pending-commands",
-         hot_route(views.PendingCommandsApi, views.pending_commands_answer, method="GET"),
-         name="agent-pending-commands"),
+    path("agents/<str:agent_id>/heartbeat", views.HeartbeatApi.as_view(), name="agent-heartbeat"),
+    path("agents/<str:agent_id>/config", views.ConfigApi.as_view(), name="agent-config"),
+    path("agents/<str:agent_id>/pending-commands", views.PendingCommandsApi.as_view(), name="agent-pending-commands"),
     path(
         "agents/<str:agent_id>/commands/<str:command_id>/executed",
         views.CommandExecutedApi.as_view(),
@@ -24,9 +18,7 @@ urlpatterns = [
         views.MarkCommandExecutedApi.as_view(),
         name="agent-mark-command-executed",
     ),
-    path("agents/<str:agent_id>/pricing-report",
-         hot_route(views.PricingReportApi, views.pricing_hot, method="POST", with_body=True),
-         name="agent-pricing-report"),
+    path("agents/<str:agent_id>/pricing-report", views.PricingReportApi.as_view(), name="agent-pricing-report"),
     path("agents/<str:agent_id>/switch-report", views.SwitchReportApi.as_view(), name="agent-switch-report"),
     path(
         "agents/<str:agent_id>/issue-switch-command",
@@ -35,7 +27,7 @@ urlpatterns = [
     ),
     path(
         "agents/<str:agent_id>/termination-imminent",
-        hot_route(interruptions.TerminationImminentApi, interruptions.termination_hot, method="POST", with_body=True),
+        interruptions.TerminationImminentApi.as_view(),
         name="agent-termination-imminent",
     ),
     path(

@@ -1,25 +1,20 @@
 """The agent's normal life (docs/API.md §1.1-1.7). Views only translate: parse, call a service, render."""
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from agents.api import outputs as o
 from agents.api import serializers as s
+from agents.api.base import AgentApi
 from agents.models import Command
-from agents.selectors import (
-    agent_config,
-    agent_config_for_client,
-    agent_owned_pk,
-    agent_reporting,
-    agent_with_status,
-)
+from agents.selectors import agent_config, agent_config_for_client, agent_with_status
 from agents.services.commands import command_mark_executed, commands_poll
 from agents.services.pricing import PoolQuote, PricingReport, pricing_is_fallback, pricing_report_record
-from agents.services.heartbeats import HeartbeatPayload, agent_heartbeat, agent_heartbeat_fast
+from agents.services.heartbeats import HeartbeatPayload, agent_heartbeat_record
 from agents.services.registration import RegisterPayload, agent_register
 from agents.services.switches import SwitchReport, SwitchSide, switch_report_record
-from spotbackend.api import BODY_ERRORS, AgentApi, agent_get_for_client, answers, clean, parse, parse_uuid, render
+from spotbackend.api import BODY_ERRORS, answers, clean, parse, parse_uuid, render
+from spotbackend.exceptions import NotFoundError
 
 
 class RegisterApi(APIView):
@@ -59,23 +54,10 @@ class HeartbeatApi(AgentApi):
 
     @extend_schema(request=s.HeartbeatInput, responses=answers(o.HeartbeatOutput, 404, *BODY_ERRORS))
     def post(self, request, agent_id):
-        agent_pk = agent_owned_pk(client=request.user, agent_id=agent_id)
-        return Response(heartbeat_answer(client=request.user, agent_pk=agent_pk, data=parse(s.HeartbeatInput, request)))
-
-
-def heartbeat_answer(*, client, agent_pk, data: dict) -> dict:
-    payload = HeartbeatPayload(**clean(data, "status", "instance_id", "instance_type", "mode", "az"))
-    if agent_heartbeat_fast(client=client, agent_pk=agent_pk, payload=payload):
-        return render(o.HeartbeatOutput, {"recorded_as": "primary"})
-    outcome = agent_heartbeat(agent=agent_get_for_client(client=client, agent_id=agent_pk), payload=payload)
-    return render(o.HeartbeatOutput, {"recorded_as": outcome})
-
-
-def heartbeat_hot(request, client, body, agent_id):
-    """HeartbeatApi for the ordinary call (spotbackend/hotroutes.py); None: the DRF view answers."""
-    agent_pk = agent_owned_pk(client=client, agent_id=agent_id)
-    data = s.HeartbeatInput.fast_parse(body)
-    return None if data is None else heartbeat_answer(client=client, agent_pk=agent_pk, data=data)
+        data = parse(s.HeartbeatInput, request)
+        payload = HeartbeatPayload(**clean(data, "status", "instance_id", "instance_type", "mode", "az"))
+        outcome = agent_heartbeat_record(client=request.user, agent_id=agent_id, payload=payload)
+        return Response(render(o.HeartbeatOutput, {"recorded_as": outcome}))
 
 
 class ConfigApi(AgentApi):
@@ -83,11 +65,7 @@ class ConfigApi(AgentApi):
 
     @extend_schema(responses=answers(o.AgentConfigSerializer, 404))
     def get(self, request, agent_id):
-        return Response(config_answer(request, request.user, None, agent_id))
-
-
-def config_answer(request, client, body, agent_id) -> dict:
-    return render(o.AgentConfigSerializer, agent_config_for_client(client=client, agent_id=agent_id))
+        return Response(render(o.AgentConfigSerializer, agent_config_for_client(client=request.user, agent_id=agent_id)))
 
 
 class PendingCommandsApi(AgentApi):
@@ -98,20 +76,15 @@ class PendingCommandsApi(AgentApi):
         responses=answers(o.PendingCommandsOutput, 404),
     )
     def get(self, request, agent_id):
-        return Response(pending_commands_answer(request, request.user, None, agent_id))
-
-
-def pending_commands_answer(request, client, body, agent_id) -> dict:
-    """Claims the agent's pending command: nothing after the claim can fail but rendering it."""
-    commands = commands_poll(client=client, agent_id=agent_id, instance_id=request.GET.get("instance_id", ""))
-    return render(o.PendingCommandsOutput, {"commands": commands})
+        commands = commands_poll(client=request.user, agent_id=agent_id, instance_id=request.GET.get("instance_id", ""))
+        return Response(render(o.PendingCommandsOutput, {"commands": commands}))
 
 
 def _command_pk(command_id):
     pk = parse_uuid(command_id)
     # Exactly the id the agent was given (lowercase, hyphenated): no other spelling names a command.
     if pk is None or str(pk) != command_id:
-        raise NotFound("Command not found.")
+        raise NotFoundError("Command not found.")
     return pk
 
 
@@ -119,7 +92,7 @@ def _mark_executed(agent, command_id, success: bool, message: str) -> Response:
     try:
         command = command_mark_executed(agent=agent, command_id=_command_pk(command_id), success=success, message=message)
     except Command.DoesNotExist:
-        raise NotFound("Command not found.")
+        raise NotFoundError("Command not found.")
     return Response(render(o.CommandExecutedOutput, command))
 
 
@@ -148,15 +121,8 @@ class PricingReportApi(AgentApi):
 
     @extend_schema(request=s.PricingReportInput, responses=answers(o.PricingReportOutput, 404, *BODY_ERRORS))
     def post(self, request, agent_id):
-        agent = agent_reporting(client=request.user, agent_id=agent_id)
+        agent = self.get_agent(agent_id)
         return Response(pricing_answer(agent=agent, data=parse(s.PricingReportInput, request)))
-
-
-def pricing_hot(request, client, body, agent_id):
-    """PricingReportApi for the ordinary v4 report (spotbackend/hotroutes.py); None: the DRF view answers."""
-    agent = agent_reporting(client=client, agent_id=agent_id)
-    data = s.PricingReportInput.fast_parse(body)
-    return None if data is None else pricing_answer(agent=agent, data=data)
 
 
 def pricing_answer(*, agent, data: dict) -> dict:

@@ -6,10 +6,9 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from agents.cache import agent_has_no_command_cached, agent_no_command_fill
 from agents.locks import agent_lock
 from agents.models import MANUAL_PRIORITY, Agent, AgentStatus, Command, CommandStatus, CommandSource, DecisionKind, Mode, SpotPool
-from agents.selectors import agent_get_for_client, agent_owned_pk
+from agents.selectors import agent_polled
 from agents.services.events import system_event_log
 from agents.services.decisions import decision_record
 from agents.services.pool_policy import PoolChoice, pool_for_command
@@ -116,17 +115,9 @@ def command_issue(
 
 
 def commands_poll(*, client, agent_id, instance_id: str = "") -> list[Command]:
-    """The agent's poll (docs/API.md §1.4): no query while Redis knows the agent has no pending command;
-    otherwise read, claim, and remember "none" for the next polls (agents/cache.py)."""
-    agent_pk = agent_owned_pk(client=client, agent_id=agent_id)
-    none_known, seen = agent_has_no_command_cached(agent_pk=agent_pk)
-    if none_known:
-        return []
-    agent = agent_get_for_client(client=client, agent_id=agent_pk)
-    commands = commands_claim_pending(agent=agent, instance_id=instance_id)
-    # Nothing is pending now either way: one open command per agent, and a claimed one is delivered.
-    agent_no_command_fill(agent_pk=agent_pk, seen=seen)
-    return commands
+    """The agent's poll (docs/API.md §1.4): one query when nothing is pending (the usual answer)."""
+    agent, pending = agent_polled(client=client, agent_id=agent_id)
+    return commands_claim_pending(agent=agent, instance_id=instance_id) if pending else []
 
 
 def commands_claim_pending(*, agent: Agent, instance_id: str = "") -> list[Command]:

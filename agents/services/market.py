@@ -10,7 +10,6 @@ client must not be able to steer another's decisions through them, so:
   own agents reported it, and for everyone when at least MARKET_EVIDENCE_QUORUM distinct clients did.
 """
 import re
-import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -57,31 +56,11 @@ def ondemand_ceiling(*, instance_type: str, region: str, reported: Decimal | Non
     return min(known) * Decimal(str(settings.SPOT_MAX_ONDEMAND_RATIO))
 
 
-# The stored real quote changes a few times a year: each process keeps what it read (a quote, or none
-# yet) this long; the writer of new real quotes (agents/services/price_writes.py) drops its own copy.
-STORED_QUOTE_SECONDS = 30
-_stored_quotes: dict[tuple[str, str], tuple[float, Decimal | None]] = {}
-
-
 def _stored_real_quote(*, instance_type: str, region: str) -> Decimal | None:
-    key = (instance_type, region)
-    now = time.monotonic()
-    hit = _stored_quotes.get(key)
-    if hit is not None and hit[0] > now:
-        return hit[1]
-    stored = (
+    return (
         OnDemandPriceSample.objects.filter(instance_type=instance_type, region=region, is_fallback=False)
         .order_by("-observed_at").values_list("price", flat=True).first()
     )
-    if len(_stored_quotes) > 10_000:
-        _stored_quotes.clear()
-    _stored_quotes[key] = (now + STORED_QUOTE_SECONDS, stored)
-    return stored
-
-
-def stored_quotes_forget() -> None:
-    """Forget this process's stored quotes (new real quotes were written; tests)."""
-    _stored_quotes.clear()
 
 
 def quote_problem(*, az: str, region: str, price, ceiling: Decimal | None) -> str:

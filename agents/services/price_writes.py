@@ -1,42 +1,22 @@
-"""Storing market prices: the samples of a pricing report and each pool's latest price, written at
-once or behind (docs/PERFORMANCE.md, "Pricing reports written behind").
+"""Storing market prices: the samples of a pricing report and each pool's latest price, written before
+the report is answered, so the next call of any kind sees them (docs/ARCHITECTURE.md §8).
 
-A pricing report's facts (its kept quotes, its on-demand quote, one sample time) are stored by
-`price_facts_write`, for one report or for many at once, so a pool's latest price and its samples have
-one writer. With PRICE_WRITE_BEHIND and Redis answering, the web request only queues the facts in a
-Redis list (one round trip); the write-behind task (agents/periodic.py, every
-HEARTBEAT_FLUSH_SECONDS) takes the list and writes every queued report in a few bulk statements:
-one sample INSERT per 1,000 rows and one latest-price UPDATE per pool per flush instead of one per
-report. Samples are unique per (pool, time), so writing a report twice adds nothing: a flush that
-fails returns its reports to the list and the next one writes them again. If no worker runs the
-task, the web request that finds the oldest queued report older than HEARTBEAT_FLUSH_OVERDUE_SECONDS
-flushes. Without Redis every report is written at once, as before.
-
-Locks are taken in pool-id order, each latest price in its own single-row statement, so concurrent
-writers cannot deadlock (docs/PERFORMANCE.md, "Background jobs")."""
-import json
-import logging
+Samples are unique per (pool, time), so writing a report twice adds nothing. Locks are taken in
+pool-id order, each latest price in its own single-row statement, so concurrent writers cannot
+deadlock (docs/ARCHITECTURE.md §6)."""
 import time
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from django.conf import settings
 from django.db import OperationalError, connection, transaction
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
 from agents.models import OnDemandPriceSample, SpotPool, SpotPriceSample
-from agents.services.market import stored_quotes_forget
 from agents.services.pools import pools_ensure
 from spotbackend.db.rows import ModelRows
-from spotbackend.hotcache import HotScript
 
-logger = logging.getLogger(__name__)
 
-PENDING = "sb:prices:pending"  # queued reports (JSON), oldest first
-PENDING_SINCE = "sb:prices:since"  # epoch seconds of the oldest queued report
-TAKE_BATCH = 2_000  # reports per take: a flush of a big backlog works in bounded slices
 INSERT_BATCH = 1_000
 RETRY_ERRORS = (1213, 1205)  # MySQL/MariaDB: deadlock found; lock wait timeout exceeded
 RETRIES = 3
@@ -52,20 +32,6 @@ class PriceFacts:
     region: str
     spot: list[tuple[str, Decimal]]
     ondemand: tuple[str, str, Decimal, bool] | None = None
-
-    def dumps(self) -> str:
-        od = list(self.ondemand[:2]) + [str(self.ondemand[2]), self.ondemand[3]] if self.ondemand else None
-        return json.dumps({"at": self.at.isoformat(), "region": self.region,
-                           "spot": [[pid, str(price)] for pid, price in self.spot], "od": od},
-                          separators=(",", ":"))
-
-    @classmethod
-    def loads(cls, raw: str) -> "PriceFacts":
-        data = json.loads(raw)
-        od = data.get("od")
-        return cls(at=parse_datetime(data["at"]), region=data["region"],
-                   spot=[(pid, Decimal(price)) for pid, price in data["spot"]],
-                   ondemand=(od[0], od[1], Decimal(od[2]), bool(od[3])) if od else None)
 
 
 def with_deadlock_retry(fn):
@@ -83,6 +49,13 @@ def with_deadlock_retry(fn):
 
 
 # --- writing --------------------------------------------------------------------------------------
+
+def price_facts_store(facts: PriceFacts) -> int:
+    """Store the facts of one report."""
+    if not facts.spot and not facts.ondemand:
+        return 0
+    return price_facts_write([facts])
+
 
 def price_facts_write(batch: list[PriceFacts]) -> int:
     """Store the facts of these reports: their pools, their samples (once each: a fact written twice
@@ -120,8 +93,6 @@ def price_facts_write(batch: list[PriceFacts]) -> int:
 
     if spot or ondemand:
         with_deadlock_retry(append)
-    if any(not fallback for _, (_, fallback) in ondemand):
-        stored_quotes_forget()  # this process reads the new real quotes at once
     latest: dict[str, tuple[datetime, Decimal]] = {}
     for (pid, at), price in spot:  # sorted by time within a pool: the last one is the newest
         latest[pid] = (at, price)
@@ -146,66 +117,3 @@ def _latest_prices_move(latest: dict[str, tuple[datetime, Decimal]]) -> None:
         rows.append((ops.adapt_decimalfield_value(price, 12, 6), at, pid, at))
     with connection.cursor() as cursor:
         cursor.executemany(sql, rows)
-
-
-# --- write-behind -----------------------------------------------------------------------------------
-
-_QUEUE = HotScript("""
-redis.call('RPUSH', KEYS[1], ARGV[1])
-redis.call('SET', KEYS[2], ARGV[2], 'NX')
-return math.floor(tonumber(ARGV[2]) - tonumber(redis.call('GET', KEYS[2])))
-""")
-
-_TAKE = HotScript("""
-local items = redis.call('LRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1)
-redis.call('LTRIM', KEYS[1], #items, -1)
-if redis.call('LLEN', KEYS[1]) == 0 then redis.call('DEL', KEYS[2]) end
-return items
-""")
-
-_PUT_BACK = HotScript("""
-for i = 2, #ARGV do redis.call('RPUSH', KEYS[1], ARGV[i]) end
-redis.call('SET', KEYS[2], ARGV[1], 'NX')
-return #ARGV - 1
-""")
-
-
-def price_facts_store(facts: PriceFacts) -> None:
-    """Queue the facts for the write-behind task, or write them now (write-behind off, Redis
-    unavailable). A web process flushes the queue itself when the task is late."""
-    if not facts.spot and not facts.ondemand:
-        return
-    if settings.PRICE_WRITE_BEHIND:
-        age = _QUEUE(keys=[PENDING, PENDING_SINCE], args=[facts.dumps(), repr(time.time())], default=None)
-        if age is not None:
-            if age > settings.HEARTBEAT_FLUSH_OVERDUE_SECONDS:
-                try:
-                    prices_flush()
-                except Exception:  # the report is queued; the next request or the task writes it
-                    logger.exception("overdue price flush failed")
-            return
-    price_facts_write([facts])
-
-
-def prices_flush() -> int:
-    """Write every queued report in bulk; return how many samples were offered. Each take removes its
-    reports from Redis atomically (a concurrent flusher gets others); a failed write puts them back."""
-    written = 0
-    while True:
-        raws = _TAKE(keys=[PENDING, PENDING_SINCE], args=[TAKE_BATCH], default=None) or []
-        if not raws:
-            return written
-        batch = []
-        for raw in raws:
-            try:
-                batch.append(PriceFacts.loads(raw))
-            except (ValueError, KeyError, TypeError, IndexError):
-                logger.error("dropped an unreadable queued price report: %.200s", raw)
-        try:
-            written += price_facts_write(batch)
-        except Exception:
-            _PUT_BACK(keys=[PENDING, PENDING_SINCE], args=[repr(time.time()), *raws])
-            logger.exception("price flush failed; %d reports kept for the next flush", len(raws))
-            raise
-        if len(raws) < TAKE_BATCH:
-            return written

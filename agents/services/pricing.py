@@ -9,8 +9,7 @@ from django.utils import timezone
 from agents.locks import agent_lock
 from agents.models import Agent, SpotPool, SpotPriceSample
 from agents.services.market import ondemand_ceiling, quote_problem, sample_time
-from agents.services.pools import pool_parse_id, pools_ensure, region_of_az
-from agents.selectors import ReportingAgent
+from agents.services.pools import pool_parse_id, region_of_az
 from agents.services.price_writes import PriceFacts, price_facts_store, with_deadlock_retry
 
 V4_FALLBACK_ONDEMAND = Decimal("0.1")
@@ -50,9 +49,8 @@ def pool_price_at(*, pool_id: str, at: datetime) -> Decimal | None:
     return rows[0] if rows else None
 
 
-def pricing_report_record(*, agent: Agent | ReportingAgent, report: PricingReport) -> dict:
-    """Check the quotes, store the report's prices (agents/services/price_writes.py: at once or written
-    behind; samples once each, a resent report adds nothing; latest prices only move forward) and, for
+def pricing_report_record(*, agent: Agent, report: PricingReport) -> dict:
+    """Check the quotes, store the report's prices (agents/services/price_writes.py: samples once each, a resent report adds nothing; latest prices only move forward) and, for
     v3.2.0 agents, the agent's mode.
 
     Quotes are checked first and sample times clamped to the server clock (agents/services/market.py):
@@ -74,10 +72,9 @@ def pricing_report_record(*, agent: Agent | ReportingAgent, report: PricingRepor
     if report.instance_id and report.instance_id != agent.instance_id:
         from agents.services.instances import instance_is_known, instance_unknown_log
 
-        row = agent if isinstance(agent, Agent) else Agent.objects.get(pk=agent.pk)
-        if not instance_is_known(agent=row, instance_id=report.instance_id):
+        if not instance_is_known(agent=agent, instance_id=report.instance_id):
             # The market prices above are facts whoever saw them; the phantom itself is only logged.
-            instance_unknown_log(agent=row, instance_id=report.instance_id, source="pricing report")
+            instance_unknown_log(agent=agent, instance_id=report.instance_id, source="pricing report")
     # v3.2.0 agents tell their mode only here; a report from a non-primary instance changes nothing.
     if report.instance_id and report.instance_id == agent.instance_id and report.mode in ("spot", "ondemand"):
         # The agent's own pool is its own fact, even when its quote was dropped as implausible.
@@ -85,8 +82,7 @@ def pricing_report_record(*, agent: Agent | ReportingAgent, report: PricingRepor
             i["pool_id"] == report.pool_id and i["reason"].startswith("price:") for i in ignored)
         pool_id = report.pool_id if report.mode == "spot" and own_pool else None
         if agent.current_mode != report.mode or agent.current_pool_id != pool_id:
-            with_deadlock_retry(lambda: _agent_mode_record(agent=agent, mode=report.mode, pool_id=pool_id,
-                                                          region=region if pool_id in quotes else ""))
+            with_deadlock_retry(lambda: _agent_mode_record(agent=agent, mode=report.mode, pool_id=pool_id))
     return {"pools": len(quotes), "observed_at": observed_at, "ignored": ignored}
 
 
@@ -117,11 +113,8 @@ def pricing_quotes_check(*, report: PricingReport, region: str) -> tuple[dict[st
     return quotes, ignored
 
 
-def _agent_mode_record(*, agent: Agent, mode: str, pool_id: str | None, region: str) -> None:
-    """`region`: set when the pool is one of the report's kept quotes, which may still be queued
-    (written behind): the pool row is created first. Otherwise only an existing pool is recorded."""
-    if pool_id and region:
-        pools_ensure({pool_id: region})
+def _agent_mode_record(*, agent: Agent, mode: str, pool_id: str | None) -> None:
+    """Only an existing pool is recorded (a kept quote's pool exists: the prices were stored first)."""
     with transaction.atomic():
         locked = agent_lock(agent_id=agent.pk)
         if locked.instance_id != agent.instance_id:

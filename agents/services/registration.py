@@ -1,12 +1,10 @@
 """An agent's identity: register, and who its primary instance is (docs/API.md §1.1, §5). Heartbeats are
 agents/services/heartbeats.py."""
-import logging
 from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from agents.cache import agent_cache_warm, agent_owner_remember
 from agents.locks import agent_lock
 from agents.models import (
     Agent,
@@ -28,7 +26,6 @@ from agents.services.pools import pool_id_for, region_of_az
 from agents.services.replicas import replica_promote, replica_promotion_settle
 from agents.states import REPLICA_LIVE, agent_status_release, replica_transition
 
-logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -85,7 +82,6 @@ def agent_register(*, client, payload: RegisterPayload) -> tuple[Agent, bool]:
         try:
             with transaction.atomic():
                 agent, created = _register(client=client, logical_id=logical_id, payload=payload)
-            _warm(agent)
             return agent, created
         except IntegrityError:
             # Two first registrations raced on the unique (client, logical_agent_id): the loser retries
@@ -93,15 +89,6 @@ def agent_register(*, client, payload: RegisterPayload) -> tuple[Agent, bool]:
             if attempt:
                 raise
     raise AssertionError("unreachable")
-
-
-def _warm(agent: Agent) -> None:
-    """After commit (and after the save hooks' invalidations) the agent's next calls find warm caches.
-    An accelerator only: a failure here must not turn a committed registration into an error."""
-    try:
-        agent_cache_warm(agent_pk=agent.pk)
-    except Exception:
-        logger.warning("could not warm the caches of agent %s", agent.pk, exc_info=True)
 
 
 def _register(*, client, logical_id: str, payload: RegisterPayload) -> tuple[Agent, bool]:
@@ -116,7 +103,6 @@ def _register(*, client, logical_id: str, payload: RegisterPayload) -> tuple[Age
         instance_make_primary(agent=agent, instance_id=payload.instance_id, at=now, attrs=attrs)
         agent.save()
         system_event_log(agent=agent, event_type="agent_registered", message=f"Agent registered on {payload.instance_id}")
-        agent_owner_remember(agent_pk=agent.pk, client_pk=client.pk)  # no process asks the database
         return agent, True
 
     agent = agent_lock(agent_id=existing)

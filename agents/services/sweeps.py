@@ -7,9 +7,7 @@ from django.db.models import F, OuterRef, Subquery
 from django.db.models.functions import Coalesce, Least
 from django.utils import timezone
 
-from agents.cache import agents_state_changed
 from agents.models import Agent, AgentStatus, Instance, Severity, SystemEvent
-from agents.services.heartbeats import heartbeats_flush
 from agents.states import agent_status_sources
 
 BATCH = 500
@@ -30,7 +28,6 @@ def agents_mark_stale_offline(*, now: datetime | None = None, batch: int = BATCH
     A few bulk statements per batch (lock, update, insert), never a save per agent; running it again
     finds nothing to do. Agent rows are locked first, as everywhere, and locked rows are skipped
     (a heartbeat in flight wins; the next sweep sees the agent again if it really is silent)."""
-    heartbeats_flush()  # heartbeats still in Redis are signs of life too
     now = now or timezone.now()
     timeout = settings.AGENT_HEARTBEAT_TIMEOUT
     total = 0
@@ -50,7 +47,6 @@ def agents_mark_stale_offline(*, now: datetime | None = None, batch: int = BATCH
                 pk__in=[r[0] for r in rows], status__in=agent_status_sources(AgentStatus.OFFLINE)
             ).update(status=AgentStatus.OFFLINE, updated_at=now)
             _end_at_last_sign_of_life(agent_ids=[r[0] for r in rows])
-            agents_state_changed(agent_pks=[r[0] for r in rows])
             SystemEvent.objects.bulk_create(
                 [
                     SystemEvent(

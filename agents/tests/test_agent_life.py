@@ -2,7 +2,6 @@
 from decimal import Decimal
 
 from agents.models import Agent, Command, Instance, SpotPriceSample, Switch
-from agents.services.price_writes import prices_flush
 from agents.tests import payloads as P
 
 
@@ -29,7 +28,6 @@ def test_agent_whole_life(api, client_obj):
         format="json",
     )
     assert r.status_code == 200, r.content
-    prices_flush()  # the write-behind task's tick
     assert SpotPriceSample.objects.count() == 3
 
     # The dashboard issues a spot command with an empty pool: the server resolves the best pool.
@@ -141,7 +139,6 @@ def test_agent_life_through_a_termination_notice(api, client_obj):
     token = client_obj.token
     agent_id = api.post("/api/agents/register", P.register_v4(token=token, mode="spot"), format="json").json()["agent_id"]
     api.post(f"/api/agents/{agent_id}/pricing-report", P.pricing_v4(collected_at="2099-01-01T00:00:00"), format="json")
-    prices_flush()
 
     notice = {"instance_id": "i-0aaa1111", "termination_time": "2026-11-26T19:25:57Z",
               "detected_at": "2026-11-26T19:23:57.243454"}

@@ -4,7 +4,6 @@ import uuid
 import pytest
 
 from agents.models import Agent, Command, Instance, SpotPriceSample, Switch
-from agents.services.price_writes import prices_flush
 from agents.tests import payloads as P
 from agents.tests.factories import AgentFactory, CommandFactory
 
@@ -109,7 +108,6 @@ class TestBadInput:
         body["pricing"]["spot_pools"][1]["price"] = "cheap"
         r = api.post(f"/api/agents/{agent.pk}/pricing-report", body, format="json")
         assert r.status_code == 400 and "spot_pools" in r.json()["error"]
-        prices_flush()
         assert SpotPriceSample.objects.count() == 0
 
     def test_bad_heartbeat_status(self, api, agent):
@@ -154,7 +152,6 @@ class TestResponses:
                  P.pricing_v4(collected_at="2026-11-26T19:23:54.196952"), format="json")
         api.post(f"/api/agents/{agent.pk}/pricing-report",
                  P.pricing_v4(collected_at="2026-11-26T20:00:00.5Z"), format="json")
-        prices_flush()
         times = sorted({s.observed_at.isoformat() for s in SpotPriceSample.objects.all()})
         assert times == ["2026-11-26T19:23:54.196952+00:00", "2026-11-26T20:00:00.500000+00:00"]
 

@@ -6,7 +6,6 @@ import pytest
 from django.utils import timezone
 
 from agents.models import SpotPool, SpotPriceSample, TerminationEvent
-from agents.services.price_writes import prices_flush
 from agents.services.pool_policy import pool_for_failover as pool_failover_select
 from agents.services.market import az_belongs_to_region, pool_in_cooldown, sample_time
 from agents.services.pool_policy import pool_select
@@ -29,7 +28,6 @@ def honest_report(api, agent):
                  P.pricing_v4(instance_id=agent.instance_id, collected_at=_iso(timezone.now())), format="json")
     assert r.status_code == 200, r.content
     assert r.json()["pools"] == 3 and "ignored" not in r.json()
-    prices_flush()  # the write-behind task's tick: the prices are stored
 
 
 def lie(other_api, liar):
@@ -48,7 +46,6 @@ def lie(other_api, liar):
     ignored = {i["pool_id"]: i["reason"] for i in r.json()["ignored"]}
     assert set(ignored) >= {"t3.medium.us-east-1q", "r5.large.us-east-1q", "t3.medium.eu-west-1a", B1}
     assert ignored["t3.medium.us-east-1q"].startswith("pool_id:") and ignored[B1].startswith("price:")
-    prices_flush()
     r = other_api.post(f"/api/agents/{liar.pk}/rebalance-recommendation",
                        {"instance_id": liar.instance_id, "detected_at": "2099-01-01T00:00:00Z"}, format="json")
     assert r.status_code == 200, r.content
@@ -156,7 +153,6 @@ def test_implausible_prices_are_dropped_and_the_rest_kept(api, client_obj):
     assert r.json()["pools"] == 2
     assert [i["pool_id"] for i in r.json()["ignored"]] == [B1]
     assert "on-demand" in r.json()["ignored"][0]["reason"]
-    prices_flush()
     assert SpotPriceSample.objects.filter(pool_id=A1).exists()
     assert not SpotPriceSample.objects.filter(pool_id=B1).exists()
 
@@ -168,6 +164,5 @@ def test_a_quote_cannot_file_a_pool_under_another_type(other_api, other_client):
     body["pricing"]["spot_pools"][0]["instance_type"] = "m5.large"
     r = other_api.post(f"/api/agents/{liar.pk}/pricing-report", body, format="json")
     assert r.status_code == 200, r.content
-    prices_flush()
     pool = SpotPool.objects.get(pk="t3.medium.us-east-1f")
     assert (pool.instance_type, pool.az, pool.region) == ("t3.medium", "us-east-1f", "us-east-1")

@@ -1,5 +1,7 @@
 """Two web hosts behind one load balancer: two gunicorn servers on different ports sharing one MariaDB
-and one Redis keep every guarantee of the hot path (docs/PERFORMANCE.md, "The hot path")."""
+keep every guarantee of the hot path (docs/ARCHITECTURE.md §8): a write is seen by the next call on
+either host, a command is delivered once, heartbeats never move backwards, and a rotated token or a
+deactivated client is refused everywhere within AUTH_CACHE_SECONDS."""
 import os
 import socket
 import subprocess
@@ -14,18 +16,18 @@ from django.conf import settings as django_settings
 
 from agents.models import Agent, Command, CommandStatus
 from agents.services.commands import command_issue
-from agents.services.heartbeats import heartbeats_flush
 from agents.services.agent_settings import agent_settings_update
 from agents.tests import payloads
 from agents.tests.factories import AgentFactory
-from clients.services import client_token_rotate
+from clients.services import AUTH_CACHE_SECONDS, client_token_rotate
 from clients.tests.factories import ClientFactory
-from conftest import TEST_REDIS_URL
 
 pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]
 
 ROOT = Path(__file__).resolve().parents[2]
-CHANGE_SEEN_WITHIN = 10.0  # seconds; the epoch is checked every second on these hosts
+# Tokens are trusted for AUTH_CACHE_SECONDS and heartbeats buffered for HEARTBEAT_BUFFER_SECONDS (2 s
+# each); the margin is for a busy test machine.
+CHANGE_SEEN_WITHIN = AUTH_CACHE_SECONDS + 3.0
 
 
 def _free_port() -> int:
@@ -49,9 +51,7 @@ def two_hosts(tmp_path):
     env = {
         **os.environ,
         "DATABASE_URL": _database_url(),
-        "HOTCACHE_REDIS_URL": TEST_REDIS_URL,
         "REDIS_URL": "",
-        "HOT_LOCAL_CHECK_SECONDS": "1",
         "SPOTBACKEND_VAR_DIR": str(tmp_path),
         "DEBUG": "false",
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
@@ -123,22 +123,27 @@ def test_two_hosts_keep_every_guarantee(two_hosts):
     assert delivered == [str(command.pk)]
     assert Command.objects.get(pk=command.pk).status == CommandStatus.DELIVERED
 
-    # A settings change shows in the other host's config.
+    # A settings change shows in the very next config call, on both hosts.
     agent_settings_update(agent=Agent.objects.get(pk=agent.pk), changes={"replica_count": 4})
-    _until(lambda: all(get(h, "config").json()["replica_count"] == 4 for h in (a, b)), "settings change")
+    assert all(get(h, "config").json()["replica_count"] == 4 for h in (a, b))
 
-    # Heartbeats through both hosts: last_heartbeat_at never moves backwards.
-    seen = []
+    # Heartbeats through both hosts (buffered there): last_heartbeat_at never moves backwards and
+    # reaches the last heartbeat's second within the buffer's lag.
+    def last_seen():
+        return Agent.objects.values_list("last_heartbeat_at", flat=True).get(pk=agent.pk)
+
+    seen = [last_seen()]
     for i in range(10):
         r = requests.post(f"{(a, b)[i % 2]}/api/agents/{agent.pk}/heartbeat", json=payloads.heartbeat(),
                           headers=headers, timeout=5)
-        assert r.status_code == 200
-        if i % 3 == 2:
-            heartbeats_flush()
-        seen.append(Agent.objects.values_list("last_heartbeat_at", flat=True).get(pk=agent.pk))
-    heartbeats_flush()
-    seen.append(Agent.objects.values_list("last_heartbeat_at", flat=True).get(pk=agent.pk))
-    assert seen == sorted(seen) and seen[-1] > seen[0]
+        assert r.status_code == 200 and r.json()["recorded_as"] == "primary"
+        seen.append(last_seen())
+        time.sleep(0.3)
+    sent_last = Agent.objects.values_list("last_heartbeat_at", flat=True).get(pk=agent.pk)
+    final = time.time() - 0.3
+    _until(lambda: last_seen().timestamp() >= int(final), "buffered heartbeats written")
+    seen.append(last_seen())
+    assert seen == sorted(seen) and seen[-1] > seen[0] and seen[-1] >= sent_last
 
     # A rotated token stops working on both hosts; the new one works on both.
     new = client_token_rotate(client=client)

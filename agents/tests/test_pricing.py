@@ -7,7 +7,6 @@ from django.utils import timezone
 
 from agents.models import OnDemandPriceSample, SpotPool, SpotPriceSample
 from agents.services.ondemand import ondemand_price_get
-from agents.services.price_writes import prices_flush
 from agents.services.pricing import PoolQuote, PricingReport, pricing_is_fallback, pricing_report_record
 from agents.services.switches import savings_impact
 from agents.tests.factories import AgentFactory
@@ -27,16 +26,13 @@ class TestPricing:
             collected_at=at,
         )
         pricing_report_record(agent=agent, report=report)
-        prices_flush()
         pricing_report_record(agent=agent, report=report)
-        prices_flush()
         assert SpotPriceSample.objects.count() == 2 and OnDemandPriceSample.objects.count() == 1
         assert SpotPool.objects.get(pk="t3.medium.us-east-1b").latest_price == Decimal("0.000010")
         # An older report does not move the latest price back.
         older = PricingReport(spot_pools=[PoolQuote("t3.medium.us-east-1b", "", "", Decimal("0.5"))],
                               collected_at=at - timedelta(hours=1))
         pricing_report_record(agent=agent, report=older)
-        prices_flush()
         assert SpotPool.objects.get(pk="t3.medium.us-east-1b").latest_price == Decimal("0.000010")
 
     def test_real_ondemand_preferred_over_fallback(self):

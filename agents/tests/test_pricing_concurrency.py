@@ -1,6 +1,5 @@
 """Price ingestion cannot deadlock (issue 8 item 4): many agents report the same pools at once, each in
-its own order, on real connections (one per thread, committed rows), while the risk job runs; written
-at once, or written behind with several flushers taking the queue at the same time."""
+its own order, on real connections (one per thread, committed rows), while the risk job runs."""
 import random
 import threading
 from datetime import timedelta
@@ -11,7 +10,6 @@ from django.db import connection
 from django.utils import timezone
 
 from agents.models import SpotPool, SpotPriceSample
-from agents.services.price_writes import prices_flush
 from agents.services.pricing import PoolQuote, PricingReport, pricing_report_record
 from agents.services.risk import pool_risk_analyze_all
 from agents.tests.factories import AgentFactory
@@ -28,10 +26,8 @@ def price_of(pool_id: str, minute: int) -> Decimal:
     return Decimal(1 + (sum(map(ord, pool_id)) * 31 + minute * 7) % 997) / Decimal(10000)
 
 
-@pytest.mark.parametrize("write_behind", [False, True], ids=["at-once", "written-behind"])
-def test_concurrent_reports_on_the_same_pools_never_fail(client_obj, monkeypatch, settings, write_behind):
+def test_concurrent_reports_on_the_same_pools_never_fail(client_obj, monkeypatch):
     monkeypatch.setattr("agents.services.price_writes.RETRIES", 1)  # no safety net: the design itself must hold
-    settings.PRICE_WRITE_BEHIND = write_behind
     agents = [AgentFactory(client=client_obj, instance_type="t3.medium", region="us-east-1") for _ in range(THREADS)]
     base = timezone.now().replace(microsecond=0) - timedelta(hours=1)
     # The pools exist for half of them only: the others are created by the concurrent reports.
@@ -39,8 +35,7 @@ def test_concurrent_reports_on_the_same_pools_never_fail(client_obj, monkeypatch
         [SpotPool(id=p, instance_type=p.rsplit(".", 1)[0], region="us-east-1", az=p.rsplit(".", 1)[1]) for p in POOLS[::2]]
     )
     errors, seen_backwards = [], []
-    flushers = 3 if write_behind else 0
-    start = threading.Barrier(THREADS + 2 + flushers)
+    start = threading.Barrier(THREADS + 2)
     done, reported = threading.Event(), threading.Event()
 
     def reporter(n: int):
@@ -74,16 +69,6 @@ def test_concurrent_reports_on_the_same_pools_never_fail(client_obj, monkeypatch
         finally:
             connection.close()
 
-    def flusher():
-        try:
-            start.wait()
-            while not reported.is_set():
-                prices_flush()
-        except Exception as e:  # noqa: BLE001
-            errors.append(repr(e))
-        finally:
-            connection.close()
-
     def watcher():
         """A pool's latest price never moves backwards in time, as any reader sees it."""
         last: dict[str, object] = {}
@@ -97,16 +82,12 @@ def test_concurrent_reports_on_the_same_pools_never_fail(client_obj, monkeypatch
 
     threads = [threading.Thread(target=reporter, args=(n,)) for n in range(THREADS)]
     threads.append(threading.Thread(target=risk_runner))
-    flushing = [threading.Thread(target=flusher) for _ in range(flushers)]
     watch = threading.Thread(target=watcher)
-    for t in [*threads, *flushing, watch]:
+    for t in [*threads, watch]:
         t.start()
     for t in threads:
         t.join(timeout=120)
     reported.set()
-    for t in flushing:
-        t.join(timeout=60)
-    prices_flush()  # what the last flushers left
     done.set()
     watch.join(timeout=30)
 

@@ -5,7 +5,6 @@ The whole flow runs through the real URLs with the v4 agent's payloads and behav
 import pytest
 
 from agents.models import MANUAL_PRIORITY, Agent, Command, Instance, Replica
-from agents.services.price_writes import prices_flush
 from agents.tests import payloads as P
 
 pytestmark = pytest.mark.django_db
@@ -16,7 +15,6 @@ def test_promote_a_manual_replica_end_to_end_with_a_v4_agent(api, client_obj):
     agent_id = api.post("/api/agents/register", P.register_v4(token=token), format="json").json()["agent_id"]
     api.post(f"/api/agents/{agent_id}/pricing-report", P.pricing_v4(collected_at="2099-01-01T00:00:00"),
              format="json")
-    prices_flush()  # the write-behind task's tick
 
     # The dashboard asks for a manual replica (the server picks the pool), then clicks Promote.
     r = api.post(f"/api/agents/{agent_id}/replicas", {"target_pool_id": ""}, format="json")
@@ -72,7 +70,6 @@ def test_promote_landing_elsewhere_ends_the_replica_with_the_reason(api, client_
     agent_id = api.post("/api/agents/register", P.register_v4(token=token), format="json").json()["agent_id"]
     api.post(f"/api/agents/{agent_id}/pricing-report", P.pricing_v4(collected_at="2099-01-01T00:00:00"),
              format="json")
-    prices_flush()  # the write-behind task's tick
     replica_id = api.post(f"/api/agents/{agent_id}/replicas", {"target_pool_id": "t3.medium.us-east-1b"},
                           format="json").json()["replica_id"]
     api.post(f"/api/agents/{agent_id}/replicas/{replica_id}/promote", content_type="application/json")

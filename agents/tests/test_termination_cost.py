@@ -20,8 +20,8 @@ pytestmark = pytest.mark.django_db
 # replicas, the candidate pools with the dying one, their interruption signals), six writes (the event, both
 # decisions, the instance's end, the agent, the system event, the outbox row), and after commit the outbox's
 # publish mark and the dying pool's cooldown mark (only the first notice of a pool in a minute).
-FIRST_NOTICE_MAX = 13
-REPEAT_MAX = 3  # find the event, count the sighting, mark the agent
+FIRST_NOTICE_MAX = 14
+REPEAT_MAX = 4  # the owner check, find the event, count the sighting, mark the agent
 
 
 @pytest.fixture
@@ -36,12 +36,7 @@ def body(agent, **over):
 
 
 def registered(**kwargs):
-    """An agent as registration leaves it: its owner known to the cache (agents/cache.py)."""
-    from agents.cache import agent_owner_remember
-
-    agent = AgentFactory(**kwargs)
-    agent_owner_remember(agent_pk=agent.pk, client_pk=agent.client_id)
-    return agent
+    return AgentFactory(**kwargs)
 
 
 def post(api, agent, notice):
@@ -103,25 +98,6 @@ def test_the_statement_count_does_not_grow_with_history(api, client_obj, pools, 
             post(api, agent, body(agent))
         counts.append((len(statements(first)), len(statements(repeat))))
     assert counts[0] == counts[1], counts
-
-
-def test_a_notice_does_not_drop_every_process_config_cache(api, client_obj, pools,
-                                                           django_capture_on_commit_callbacks):
-    """The agent row is saved by the fields the notice changes: no epoch moves (every process keeps its
-    cached configs and signatures); this agent's heartbeat signature is dropped by name (its status changed)."""
-    from spotbackend.hotcache import hot_client
-
-    agent = AgentFactory(client=client_obj, current_pool=pools[0])
-    redis = hot_client()
-    redis.set("sb:epoch:config", "before")
-    redis.set("sb:epoch:agents", "before")
-    redis.delete("sb:epoch:agents:log", "sb:epoch:config:log")  # what creating the agent logged
-    with django_capture_on_commit_callbacks(execute=True):
-        assert post(api, agent, body(agent)).json()["create_emergency_replica"] is True
-    assert redis.get("sb:epoch:config") in ("before", b"before")
-    assert redis.get("sb:epoch:agents") in ("before", b"before")
-    assert {fields["k"] for _, fields in redis.xrange("sb:epoch:agents:log")} == {str(agent.pk)}
-    assert not redis.exists("sb:epoch:config:log")
 
 
 def test_a_post_that_lost_the_race_answers_as_a_repeat(api, client_obj, pools, monkeypatch):

@@ -4,7 +4,8 @@ from rest_framework.response import Response
 
 from cleanup.api.serializers import CleanupReportInput
 from cleanup.services import CleanupSection, cleanup_report_record
-from spotbackend.api import BODY_ERRORS, AgentApi, SuccessMessageSerializer, answers, parse, render
+from agents.api.base import AgentApi
+from spotbackend.api import BODY_ERRORS, SuccessMessageSerializer, answers, parse, render
 
 SECTION_KEYS = ("snapshots", "amis", "full")
 

@@ -11,7 +11,8 @@ from agents.services.agent_settings import SETTING_FIELDS, agent_enabled_toggle,
 from clients import selectors
 from clients.api import serializers as s
 from clients.services import client_dry_run_get, client_dry_run_set
-from spotbackend.api import BODY_ERRORS, AgentApi, answers, parse, render
+from agents.api.base import AgentApi
+from spotbackend.api import BODY_ERRORS, answers, parse, render
 
 
 class ValidateApi(APIView):

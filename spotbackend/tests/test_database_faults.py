@@ -107,7 +107,7 @@ def test_drf_route_maps_database_errors_to_503(api, monkeypatch):
     def broken(*args, **kwargs):
         raise OperationalError(2013, "Lost connection to server during query")
 
-    monkeypatch.setattr("spotbackend.authentication.ClientTokenAuthentication.authenticate", broken)
+    monkeypatch.setattr("clients.authentication.ClientTokenAuthentication.authenticate", broken)
     r = api.get("/api/client/validate")
     assert r.status_code == 503 and r["Retry-After"] == "5"
     assert r.json() == {"success": False, "error": "Database temporarily unavailable; retry shortly."}

@@ -1,15 +1,26 @@
-"""`Authorization: Bearer <client token>`: the caller is a client (DRF's TokenAuthentication wants `Token`)."""
+"""`Authorization: Bearer <client token>`: the caller is a client (DRF's TokenAuthentication wants `Token`).
+Failed attempts are counted per address (spotbackend/throttling.py): past TOKEN_FAILURE_RATE they answer 429."""
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.permissions import BasePermission
 
 from clients.services import client_get_by_token
+from spotbackend.throttling import TokenFailureThrottle
 
 
 class ClientTokenAuthentication(BaseAuthentication):
     keyword = b"bearer"
 
     def authenticate(self, request):
+        try:
+            return self._authenticate(request)
+        except exceptions.AuthenticationFailed:
+            wait = TokenFailureThrottle().record_failure(request)
+            if wait is not None:
+                raise exceptions.Throttled(wait, detail="Too many failed token attempts from this address.")
+            raise
+
+    def _authenticate(self, request):
         parts = get_authorization_header(request).split()
         if not parts or parts[0].lower() != self.keyword:
             return None

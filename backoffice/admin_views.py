@@ -30,7 +30,7 @@ class SpotAdminSite(admin.AdminSite):
 class SpotAdminConfig(AdminConfig):
     """`django.contrib.admin` with SpotAdminSite as the default site: same URLs, same registrations."""
 
-    default_site = "spotbackend.admin_views.SpotAdminSite"
+    default_site = "backoffice.admin_views.SpotAdminSite"
 
 
 class HistoryAdmin(admin.ModelAdmin):
