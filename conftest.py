@@ -39,13 +39,17 @@ TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 @pytest.fixture(autouse=True)
 def _fresh_process_state(settings):
-    """Every test starts with an empty Django cache (the real Redis of TEST_REDIS_URL under `make
-    test`) and no cached tokens. Heartbeats are written at once unless a test turns the buffer on
-    (agents/tests/test_heartbeats.py)."""
+    """Every test starts with an empty Django cache on the real Redis (TEST_REDIS_URL; `make test`
+    starts one when it is down), as in production, and no cached tokens. Heartbeats are written at
+    once unless a test turns the buffer on (agents/tests/test_hotpath.py)."""
     from django.core.cache import cache
 
+    from agents.cache import breaker
     from clients.services import client_tokens_forget
 
+    redis = {"BACKEND": "django_redis.cache.RedisCache", "LOCATION": TEST_REDIS_URL}
+    settings.CACHES = {"default": redis, "agents": redis}
+    breaker.close()
     cache.clear()
     client_tokens_forget()
     settings.HEARTBEAT_BUFFER_SECONDS = 0

@@ -27,6 +27,7 @@ from agents.services.termination_events import termination_events_close
 from agents.states import EVENT_FINAL as FINAL_EVENT_STATUSES, replica_can_change, replica_transition, termination_event_can_change
 from spotbackend.exceptions import ConflictError, InvalidInput
 from agents.services.agent_settings import SETTING_FIELDS, agent_enabled_toggle, agent_settings_update
+from agents.services.registration import agents_delete
 from agents.services.status import agent_effective_status
 from backoffice.admin_views import HistoryAdmin, HistoryInline, agent_timeline_html
 
@@ -120,6 +121,12 @@ class AgentAdmin(admin.ModelAdmin):
     @admin.display(description="Newest first (switches, notices, commands, decisions)")
     def recent_timeline(self, obj):
         return agent_timeline_html(agent=obj) if obj and obj.pk else "-"
+
+    def delete_model(self, request, obj):
+        agents_delete(agent_ids=[obj.pk])
+
+    def delete_queryset(self, request, queryset):
+        agents_delete(agent_ids=queryset.values_list("pk", flat=True))
 
     def save_model(self, request, obj, form, change):
         changes = {f: form.cleaned_data[f] for f in SETTING_FIELDS if f in form.changed_data}

@@ -2,15 +2,14 @@
 dicts of values); the output serializers in agents/api/outputs.py render it. A missing or foreign
 object is a NotFoundError (404)."""
 from django.conf import settings
-from django.db.models import OuterRef, Subquery
 
-from agents.models import Agent, Command, CommandStatus, Replica
+from agents import cache
+from agents.models import CONFIG_FIELDS, Agent, Command, CommandStatus, Replica
 from agents.states import REPLICA_LIVE
 from agents.services.status import agent_effective_status
 from spotbackend.api import get_owned_or_404, parse_uuid
 from spotbackend.exceptions import NotFoundError
 
-CONFIG_FIELDS = ("enabled", "auto_switch_enabled", "auto_terminate_enabled", "manual_replica_enabled", "replica_count")
 
 
 def agent_get_for_client(*, client, agent_id, for_update: bool = False) -> Agent:
@@ -21,21 +20,25 @@ def agent_get_for_client(*, client, agent_id, for_update: bool = False) -> Agent
 def agent_owned_values(*, client, agent_id, fields) -> dict:
     """These columns of the caller's own agent (one query), or NotFoundError."""
     pk = parse_uuid(agent_id)
-    row = Agent.objects.filter(pk=pk, client=client).values("id", *fields).first() if pk else None
-    if row is None:
+    rows = Agent.objects.filter(pk=pk, client=client).values("id", *fields)[:1] if pk else []
+    if not rows:
         raise NotFoundError("Agent not found.")
-    return row
+    return rows[0]
 
 
-def agent_polled(*, client, agent_id) -> tuple[Agent, bool]:
-    """The agent of a pending-commands poll and whether a command waits for it, in one query."""
+def agent_pending_command(*, client, agent_id) -> Command | None:
+    """The pending command of the caller's own agent (with its agent), None when there is none, or
+    NotFoundError. No query while the cache knows there is none (agents/cache.py)."""
     pk = parse_uuid(agent_id)
-    pending = Command.objects.filter(agent=OuterRef("pk"), is_open=True, status=CommandStatus.PENDING)
-    agent = (Agent.objects.filter(pk=pk, client=client)
-             .annotate(pending_command=Subquery(pending.values("pk")[:1])).first() if pk else None)
-    if agent is None:
-        raise NotFoundError("Agent not found.")
-    return agent, agent.pending_command is not None
+    if pk is not None and cache.commands_none_known(pk, client.pk):
+        return None
+    found = list(Command.objects.filter(agent_id=pk, agent__client=client, is_open=True,
+                                        status=CommandStatus.PENDING).select_related("agent")[:1]) if pk else []
+    if found:
+        return found[0]
+    agent_owned_values(client=client, agent_id=pk, fields=())
+    cache.commands_none_remember(pk, client.pk)
+    return None
 
 
 def _config_from(agent_pk, values: dict) -> dict:
@@ -55,9 +58,13 @@ def agent_config(*, agent: Agent) -> dict:
 
 
 def agent_config_for_client(*, client, agent_id) -> dict:
-    """`agent_config` of the caller's own agent, in one query."""
-    row = agent_owned_values(client=client, agent_id=agent_id, fields=CONFIG_FIELDS)
-    return _config_from(row["id"], row)
+    """`agent_config` of the caller's own agent: from the cache, else one query (agents/cache.py)."""
+    pk = parse_uuid(agent_id)
+    values = cache.config_get(pk) if pk is not None else None
+    if values is None or values["client_id"] != client.pk:
+        values = {**agent_owned_values(client=client, agent_id=pk, fields=CONFIG_FIELDS), "client_id": client.pk}
+        cache.config_fill(pk, values)
+    return _config_from(pk, values)
 
 
 def agent_with_status(agent: Agent, now=None) -> Agent:

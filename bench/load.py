@@ -967,6 +967,10 @@ def main() -> int:
     parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/5"),
                         help="Redis database owned by the bench: flushed at the start and the end")
     parser.add_argument("--json", help="also write the results to this file")
+    parser.add_argument("--redis-down", action="store_true",
+                        help="the server's REDIS_URL is a closed port (Redis out) and no Celery runs")
+    parser.add_argument("--ablate", default="",
+                        help="mechanisms switched off in the server, comma-separated (bench/ablation.py)")
     args = parser.parse_args()
     if args.quick:
         args.rounds, args.duration, args.warmup = 1, min(args.duration, 6.0), min(args.warmup, 5.0)
@@ -998,7 +1002,12 @@ def main() -> int:
         print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the start", flush=True)
         redis_client = fresh_stores(db=db, redis_url=args.redis_url)
         db_created = True
-        env = server_env(db=db, redis_url=args.redis_url, workdir=workdir, name="load")
+        env = server_env(db=db, redis_url=f"redis://{HOST}:{free_port()}/0" if args.redis_down else args.redis_url,
+                         workdir=workdir, name="load")
+        app = "spotbackend.wsgi:application"
+        if args.ablate:
+            env.update(ABLATE=args.ablate, PYTHONPATH=str(ROOT / "bench"))
+            app = "ablation:application"
         t0 = time.monotonic()
         for command in (["migrate", "--noinput"], ["collectstatic", "--noinput"]):  # as a deploy does
             subprocess.run([sys.executable, "manage.py", *command, "-v", "0"], cwd=ROOT, env=env, check=True)
@@ -1009,10 +1018,11 @@ def main() -> int:
 
         server_port, ceiling_port = free_port(), free_port()
         gunicorn_args = (["-c", str(GUNICORN_CONF)] if GUNICORN_CONF.exists() else []) + GUNICORN_ARGS
-        stack.start("server", [str(venv_bin / "gunicorn"), "spotbackend.wsgi:application", "--bind",
+        stack.start("server", [str(venv_bin / "gunicorn"), app, "--bind",
                                f"{HOST}:{server_port}", *gunicorn_args], env, ROOT)
-        stack.start("celery", [str(venv_bin / "celery"), "-A", "spotbackend", "worker", "-B", "--loglevel", "WARNING",
-                               "--schedule", str(workdir / "celerybeat-schedule")], env, ROOT)
+        if not args.redis_down:
+            stack.start("celery", [str(venv_bin / "celery"), "-A", "spotbackend", "worker", "-B", "--loglevel", "WARNING",
+                                   "--schedule", str(workdir / "celerybeat-schedule")], env, ROOT)
         ceiling_env = dict(os.environ, DJANGO_SETTINGS_MODULE="ceiling.settings", ALLOWED_HOSTS=f"{HOST},localhost",
                            PYTHONPATH=str(ROOT),  # gunicorn.conf.py
                            SPOTBACKEND_VAR_DIR=str(workdir / "var"))

@@ -184,8 +184,8 @@ STORAGES = {
 }
 
 # --- Redis: Celery broker and cache -------------------------------------------------------------
-# Redis carries the Celery broker and Django's cache (the failed-token and admin-login throttles). No
-# agent call reads it (docs/ARCHITECTURE.md §8): with Redis down the fleet is still served.
+# Redis carries the Celery broker and Django's cache (the agents' calls' entries, agents/cache.py, and
+# the failed-token and admin-login throttles). With Redis down the database answers everything.
 REDIS_URL = env("REDIS_URL", default="")
 REDIS_SOCKET_TIMEOUT = 0.25  # seconds; a hung Redis costs a throttled call at most this
 # A heartbeat that changes nothing but the time is written with the others this many seconds later
@@ -193,18 +193,11 @@ REDIS_SOCKET_TIMEOUT = 0.25  # seconds; a hung Redis costs a throttled call at m
 HEARTBEAT_BUFFER_SECONDS = 2.0
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
-    CACHES = {
-        "default": {
-            "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": REDIS_URL,
-            "OPTIONS": {
-                # A cache that is down or hung is a miss, never an error (django-redis).
-                "IGNORE_EXCEPTIONS": True,
-                "SOCKET_CONNECT_TIMEOUT": REDIS_SOCKET_TIMEOUT,
-                "SOCKET_TIMEOUT": REDIS_SOCKET_TIMEOUT,
-            },
-        }
-    }
+    # "agents": the agents' calls' entries (agents/cache.py); "default": the throttles. Errors reach
+    # the callers, each of which treats them as a miss.
+    _redis = {"BACKEND": "django_redis.cache.RedisCache", "LOCATION": REDIS_URL,
+              "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": REDIS_SOCKET_TIMEOUT, "SOCKET_TIMEOUT": REDIS_SOCKET_TIMEOUT}}
+    CACHES = {"default": _redis, "agents": _redis}
 else:
     # Embedded default: kombu's filesystem transport needs no server (single host only).
     CELERY_BROKER_URL = "filesystem://"
@@ -217,7 +210,10 @@ else:
         "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    # No cache shared by the web processes: the agents' calls read the database (a per-process copy
+    # would miss the other processes' changes); the throttles count per process.
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+              "agents": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}}
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TIMEZONE = "UTC"
 CELERY_ENABLE_UTC = True

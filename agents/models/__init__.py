@@ -9,6 +9,7 @@ from agents.models.common import (  # noqa: F401
 )
 from agents.models.fleet import (  # noqa: F401
     AgentStatus,
+    CONFIG_FIELDS,
     heartbeat_cutoff,
     agent_alive_q,
     AgentQuerySet,

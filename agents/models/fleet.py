@@ -44,6 +44,10 @@ class AgentQuerySet(models.QuerySet):
         )
 
 
+# What the agent's config call answers of its row (docs/API.md §1.3).
+CONFIG_FIELDS = ("enabled", "auto_switch_enabled", "auto_terminate_enabled", "manual_replica_enabled", "replica_count")
+
+
 class Agent(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     client = models.ForeignKey("clients.Client", on_delete=models.CASCADE, related_name="agents")

@@ -6,8 +6,10 @@ ends the replicas the other one made.
 """
 from django.db import transaction
 
+from agents import cache
+
 from agents.locks import agent_lock
-from agents.models import REPLICA_LIMIT, Agent, AgentStatus, ReplicaType, Severity
+from agents.models import CONFIG_FIELDS, REPLICA_LIMIT, Agent, AgentStatus, ReplicaType, Severity
 from agents.services.events import system_event_log
 from agents.services.replicas import replicas_terminate
 from agents.states import agent_status_transition
@@ -80,7 +82,12 @@ def agent_settings_update(*, agent: Agent, changes: dict) -> Agent:
             f"{'automatic' if manual_on else 'manual'} replica(s) terminated",
             metadata={"enabled": winner, "disabled": loser, "terminated_replica_ids": ended},
         )
+    _config_changed(agent)
     return agent
+
+
+def _config_changed(agent: Agent) -> None:
+    cache.agent_config_changed(agent.pk, {**{f: getattr(agent, f) for f in CONFIG_FIELDS}, "client_id": agent.client_id})
 
 
 @transaction.atomic
@@ -100,4 +107,5 @@ def agent_enabled_toggle(*, agent: Agent) -> Agent:
         message=f"Agent {'enabled' if agent.enabled else 'disabled'} from the dashboard",
         metadata={"enabled": agent.enabled},
     )
+    _config_changed(agent)
     return agent

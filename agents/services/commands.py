@@ -8,7 +8,8 @@ from django.utils import timezone
 
 from agents.locks import agent_lock
 from agents.models import MANUAL_PRIORITY, Agent, AgentStatus, Command, CommandStatus, CommandSource, DecisionKind, Mode, SpotPool
-from agents.selectors import agent_polled
+from agents import cache
+from agents.selectors import agent_pending_command
 from agents.services.events import system_event_log
 from agents.services.decisions import decision_record
 from agents.services.pool_policy import PoolChoice, pool_for_command
@@ -105,6 +106,7 @@ def command_issue(
     command = Command.objects.create(
         agent=agent, target_mode=target_mode, target_pool=pool, priority=priority, source=source, reason=reason
     )
+    cache.commands_issued(agent.pk)
     system_event_log(
         agent=agent,
         event_type="command_issued",
@@ -115,9 +117,12 @@ def command_issue(
 
 
 def commands_poll(*, client, agent_id, instance_id: str = "") -> list[Command]:
-    """The agent's poll (docs/API.md §1.4): one query when nothing is pending (the usual answer)."""
-    agent, pending = agent_polled(client=client, agent_id=agent_id)
-    return commands_claim_pending(agent=agent, instance_id=instance_id) if pending else []
+    """The agent's poll (docs/API.md §1.4): usually no query (agents/cache.py)."""
+    command = agent_pending_command(client=client, agent_id=agent_id)
+    if command is None:
+        return []
+    cache.commands_claimed(command.agent_id)
+    return commands_claim_pending(agent=command.agent, instance_id=instance_id)
 
 
 def commands_claim_pending(*, agent: Agent, instance_id: str = "") -> list[Command]:

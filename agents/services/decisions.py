@@ -4,24 +4,20 @@ in typed columns; the admin shows them on the agent's page and the dashboard lis
 server may tell an agent what it decided."""
 from datetime import datetime
 
+from django.db.models import OuterRef, Subquery
+
 from agents.models import Agent, Decision
-from spotbackend.db.rows import ModelRows
 
 # The name under which agent_lock(..., client_dry_run=client_dry_run_column()) reads the flag.
 DRY_RUN_COLUMN = "client_dry_run"
 
 
-def client_dry_run_column() -> tuple[str, list]:
+def client_dry_run_column() -> Subquery:
     """The client's dry-run flag as a column of the agent's locked row (agents.locks.agent_lock): it
-    saves a query (a plain subquery in the select list: it does not lock the client row)."""
-    from django.db import connection
-
-    from agents.locks import agent_column
+    saves a query (a subquery in the select list: it does not lock the client row)."""
     from clients.models import Client
 
-    qn = connection.ops.quote_name
-    return agent_column(f"(SELECT {qn('dry_run')} FROM {qn(Client._meta.db_table)} "
-                        f"WHERE {qn('id')} = {{agent}}.{qn('client_id')})"), []
+    return Subquery(Client.objects.filter(pk=OuterRef("client_id")).values("dry_run")[:1])
 
 
 def client_dry_run(*, agent: Agent) -> bool:
@@ -43,13 +39,8 @@ def decision_record(*, agent: Agent, kind: str, action: str, **inputs) -> Decisi
 
 
 def decisions_record(decisions: list[Decision]) -> list[Decision]:
-    """Store several built decisions (decision_build) in one INSERT, in the order given (plain SQL:
-    spotbackend/db/rows.py; every termination notice of a burst stores two)."""
-    _decision_rows.insert(decisions)
-    return decisions
-
-
-_decision_rows = ModelRows(Decision)
+    """Store several built decisions (decision_build) in one INSERT, in the order given."""
+    return Decision.objects.bulk_create(decisions)
 
 
 def decision_build(

@@ -1,7 +1,4 @@
 from agents.models import Agent, Severity, SystemEvent
-from spotbackend.db.rows import ModelRows
-
-_event_rows = ModelRows(SystemEvent)
 
 
 def system_event_log(
@@ -13,7 +10,7 @@ def system_event_log(
     client=None,
     metadata: dict | None = None,
 ) -> SystemEvent:
-    event = SystemEvent(
+    return SystemEvent.objects.create(
         event_type=event_type,
         message=message,
         severity=severity,
@@ -22,5 +19,3 @@ def system_event_log(
         client_id=client.pk if client is not None else (agent.client_id if agent is not None else None),
         metadata=metadata or {},
     )
-    _event_rows.insert([event])  # plain SQL (spotbackend/db/rows.py): every notice of a burst logs one
-    return event

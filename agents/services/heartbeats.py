@@ -20,10 +20,13 @@ from django.db.models import F, Q, Value
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
+from agents import cache
 from agents.models import Agent, AgentStatus, Instance, Mode
 from agents.selectors import agent_get_for_client
 from agents.services.instances import instance_primary_end, instance_primary_resume, instance_seen
 from agents.states import agent_status_after_heartbeat
+from spotbackend.api import parse_uuid
+from spotbackend.exceptions import ApplicationError
 
 logger = logging.getLogger(__name__)
 # A non-primary instance of the agent seen this recently is probably the one saying goodbye.
@@ -40,33 +43,33 @@ class HeartbeatPayload:
 
 
 class _Buffer:
-    """This process's unwritten heartbeat times (agent id -> latest time, to the second) and the
+    """This process's unwritten heartbeats (agent id -> (time to the second, payload, signature)) and the
     thread that writes them. Started on first use in each process (gunicorn forks its workers)."""
 
     def __init__(self):
         self.lock = threading.Lock()
-        self.times: dict = {}
+        self.pending: dict = {}
         self.pid = None
 
-    def add(self, agent_pk, at: datetime) -> None:
+    def add(self, agent_pk, at: datetime, payload: HeartbeatPayload, signature: tuple) -> None:
         at = at.replace(microsecond=0)
         with self.lock:
             if self.pid != os.getpid():
-                self.pid, self.times = os.getpid(), {}
+                self.pid, self.pending = os.getpid(), {}
                 threading.Thread(target=self._run, name="heartbeat-buffer", daemon=True).start()
-            if agent_pk not in self.times or self.times[agent_pk] < at:
-                self.times[agent_pk] = at
+            if agent_pk not in self.pending or self.pending[agent_pk][0] < at:
+                self.pending[agent_pk] = (at, payload, signature)
 
     def take(self) -> dict:
         with self.lock:
-            taken, self.times = self.times, {}
+            taken, self.pending = self.pending, {}
         return taken
 
-    def put_back(self, times: dict) -> None:
+    def put_back(self, pending: dict) -> None:
         with self.lock:
-            for agent_pk, at in times.items():
-                if agent_pk not in self.times or self.times[agent_pk] < at:
-                    self.times[agent_pk] = at
+            for agent_pk, entry in pending.items():
+                if agent_pk not in self.pending or self.pending[agent_pk][0] < entry[0]:
+                    self.pending[agent_pk] = entry
 
     def _run(self) -> None:
         while True:
@@ -82,31 +85,57 @@ class _Buffer:
 _buffer = _Buffer()
 
 
+def _signature_fields(signature: tuple) -> dict:
+    return dict(zip(("client_id", "instance_id", "status", "instance_type", "az", "current_mode"), signature))
+
+
 def heartbeats_flush() -> int:
-    """Write this process's buffered heartbeats now; return how many agents. A time only moves
-    forward. On failure they stay buffered for the next round. Called by the buffer's thread, at
-    process exit, and by tests."""
-    times = _buffer.take()
-    by_time: dict[datetime, list] = {}
-    for agent_pk, at in times.items():
-        by_time.setdefault(at, []).append(agent_pk)
+    """Write this process's buffered heartbeats now; return how many agents. Each is written only if
+    the row still has the signature it was buffered against, and only forward in time; a heartbeat
+    whose agent changed meanwhile takes `agent_heartbeat`, which knows every rule. On failure they stay
+    buffered for the next round. Called by the buffer's thread, at process exit, and by tests."""
+    pending = _buffer.take()
+    done = []
     try:
-        for at in sorted(by_time):  # a few statements: the times are whole seconds of the last round
-            Agent.objects.filter(Q(last_heartbeat_at__isnull=True) | Q(last_heartbeat_at__lt=at),
-                                 pk__in=sorted(by_time[at])).update(last_heartbeat_at=at)
+        for agent_pk in sorted(pending, key=lambda pk: pk.int):  # rows in one order, as everywhere
+            at, payload, signature = pending[agent_pk]
+            written = Agent.objects.filter(Q(last_heartbeat_at__isnull=True) | Q(last_heartbeat_at__lt=at),
+                                           pk=agent_pk, **_signature_fields(signature)).update(last_heartbeat_at=at)
+            if not written:
+                agent = Agent.objects.filter(pk=agent_pk).first()
+                if agent is not None and _signature(agent) != signature:
+                    try:
+                        agent_heartbeat(agent=agent, payload=payload)
+                    except ApplicationError:  # e.g. a move the state machine refuses now: dropped
+                        logger.warning("buffered heartbeat of agent %s not applied", agent_pk, exc_info=True)
+            done.append(agent_pk)
     except Exception:
-        _buffer.put_back(times)
+        _buffer.put_back({pk: entry for pk, entry in pending.items() if pk not in done})
         raise
-    return len(times)
+    return len(pending)
 
 
 @atexit.register
 def _flush_at_exit() -> None:
-    if _buffer.times:
+    if _buffer.pending:
         try:
             heartbeats_flush()
         except Exception:
             logger.exception("writing buffered heartbeats at exit failed")
+
+
+def _signature(agent: Agent) -> tuple:
+    return (agent.client_id, agent.instance_id, agent.status, agent.instance_type, agent.az, agent.current_mode)
+
+
+def _reported_signature(client, payload: HeartbeatPayload) -> tuple | None:
+    """What the row holds if this heartbeat changes nothing but the time; None for a heartbeat that
+    does not say everything (the row decides)."""
+    if (payload.instance_id and payload.status in (AgentStatus.ONLINE, AgentStatus.DISABLED)
+            and payload.instance_type not in ("", "unknown") and payload.az not in ("", "unknown")
+            and payload.mode in (Mode.SPOT, Mode.ONDEMAND)):
+        return (client.pk, payload.instance_id, payload.status, payload.instance_type, payload.az, payload.mode)
+    return None
 
 
 def _only_time_changes(agent: Agent, payload: HeartbeatPayload) -> bool:
@@ -125,13 +154,24 @@ def _only_time_changes(agent: Agent, payload: HeartbeatPayload) -> bool:
 
 
 def agent_heartbeat_record(*, client, agent_id, payload: HeartbeatPayload) -> str:
-    """The heartbeat of the caller's own agent (NotFoundError otherwise): buffered when only its time
-    changes, else written now by `agent_heartbeat`, which knows every rule."""
-    agent = agent_get_for_client(client=client, agent_id=agent_id)
-    if settings.HEARTBEAT_BUFFER_SECONDS > 0 and _only_time_changes(agent, payload):
-        _buffer.add(agent.pk, timezone.now())
+    """The heartbeat of the caller's own agent (NotFoundError otherwise). One that changes nothing but
+    the time is buffered: known from the cached signature (agents/cache.py) without a query, else
+    from the row. Any other is written now by `agent_heartbeat`, which knows every rule."""
+    buffering = settings.HEARTBEAT_BUFFER_SECONDS > 0
+    reported = _reported_signature(client, payload)
+    pk = parse_uuid(agent_id)
+    if buffering and reported is not None and pk is not None and cache.heartbeat_hint_get(pk) == reported:
+        _buffer.add(pk, timezone.now(), payload, reported)
         return "primary"
-    return agent_heartbeat(agent=agent, payload=payload)
+    agent = agent_get_for_client(client=client, agent_id=agent_id)
+    if buffering and _only_time_changes(agent, payload):
+        _buffer.add(agent.pk, timezone.now(), payload, _signature(agent))
+        cache.heartbeat_hint_set(agent.pk, _signature(agent))
+        return "primary"
+    outcome = agent_heartbeat(agent=agent, payload=payload)
+    if outcome == "primary":
+        cache.heartbeat_hint_set(agent.pk, _signature(agent))
+    return outcome
 
 
 def agent_heartbeat(*, agent: Agent, payload: HeartbeatPayload) -> str:

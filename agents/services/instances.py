@@ -1,8 +1,8 @@
 """The agent's primary instance (docs/ARCHITECTURE.md §3): exactly one per agent, moved only here."""
 from datetime import datetime
 
-from django.db import connection
-from django.db.models import F
+
+from django.db.models import Case, F, Value, When
 from django.db.models.functions import Coalesce, Least
 from django.utils import timezone
 
@@ -127,17 +127,8 @@ def instance_unknown_log(*, agent: Agent, instance_id: str, source: str) -> bool
 def instance_primary_end(*, agent: Agent, at: datetime) -> int:
     """The agent's primary instance stops costing money at `at` (a notice's termination time, a
     goodbye heartbeat): its interval ends there, or earlier if it already ended. It stays primary."""
-    # Plain SQL (the ORM compiles this UPDATE at about a millisecond of CPU; every termination notice of a
-    # burst runs it): ended_at = the earlier of the stored end and `at`.
-    qn, ops = connection.ops.quote_name, connection.ops
-    end = ops.adapt_datetimefield_value(at)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {qn(Instance._meta.db_table)} SET {qn('ended_at')} = CASE WHEN {qn('ended_at')} IS NOT NULL "
-            f"AND {qn('ended_at')} < %s THEN {qn('ended_at')} ELSE %s END "
-            f"WHERE {qn('agent_id')} = %s AND {qn('is_primary')} = %s",
-            [end, end, Agent._meta.pk.get_db_prep_value(agent.pk, connection), True])
-        return cursor.rowcount
+    return Instance.objects.filter(agent=agent, is_primary=True).update(
+        ended_at=Case(When(ended_at__lt=at, then=F("ended_at")), default=Value(at)))
 
 
 def instance_primary_resume(*, agent: Agent) -> int:

@@ -6,15 +6,14 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from agents.models import Agent, Mode, RiskRecommendation, SpotPool
-from spotbackend.db.rows import ModelRows
+from agents.services import market
+from agents.services.risk import RISK_BUCKET, worse_recommendation
 
-# Rank order of the risk buckets; a pool never analysed sits between safe and caution.
-RISK_BUCKET = {RiskRecommendation.SAFE: 0, "": 1, RiskRecommendation.CAUTION: 2, RiskRecommendation.AVOID: 3}
 
 
 def risk_bucket(pool: SpotPool | None) -> int:
@@ -36,25 +35,12 @@ def _rank(pool: SpotPool) -> tuple:
     return (risk_bucket(pool), pool.latest_price, pool.pk)
 
 
-_pool_rows = ModelRows(SpotPool)
-
-
 def _candidates(*, instance_type: str, region: str, fresh_after, exclude_pool_ids, also_id) -> list[SpotPool]:
     """The pools of this type and region with a fresh price, less the excluded ones; plus the pool
-    `also_id` whatever it is (excluded from the candidates: the caller tells it apart). Plain SQL
-    (spotbackend/db/rows.py): every termination notice of a burst chooses a pool."""
-    qn = connection.ops.quote_name
-    where = (f"{qn('instance_type')} = %s AND {qn('region')} = %s AND {qn('latest_price_at')} >= %s "
-             f"AND {qn('latest_price')} IS NOT NULL")
-    params = [instance_type, region, connection.ops.adapt_datetimefield_value(fresh_after)]
-    excluded = [pk for pk in exclude_pool_ids if pk]
-    if excluded:
-        where += f" AND {qn('id')} NOT IN ({', '.join(['%s'] * len(excluded))})"
-        params += excluded
-    if also_id:
-        where = f"({where}) OR {qn('id')} = %s"
-        params.append(also_id)
-    return _pool_rows.fetch(where, params)
+    `also_id` whatever it is (excluded from the candidates: the caller tells it apart)."""
+    fresh = Q(instance_type=instance_type, region=region, latest_price_at__gte=fresh_after,
+              latest_price__isnull=False) & ~Q(pk__in=[pk for pk in exclude_pool_ids if pk])
+    return list(SpotPool.objects.filter(fresh | Q(pk=also_id) if also_id else fresh))
 
 
 def pool_select(
@@ -73,7 +59,6 @@ def pool_select(
     the candidates and returned as `capped_by`. Cooldown and risk weigh the client's own interruption
     signals and other clients' only when several agree (agents/services/market.py); client_id None: only
     the agreed ones. Two indexed queries."""
-    from agents.services import market
 
     now = now or timezone.now()
     capped_by = None
@@ -96,13 +81,13 @@ def pool_select(
     cooling, own = signals.cooling, signals.own
     for p in candidates:  # the recommendation as this client's decisions see it (not saved)
         if p.pk in own:
-            p.risk_recommendation = market.worse_recommendation(p.risk_recommendation, own[p.pk])
+            p.risk_recommendation = worse_recommendation(p.risk_recommendation, own[p.pk])
     candidates = [p for p in candidates if p.pk not in cooling and p.risk_recommendation != RiskRecommendation.AVOID]
     ranked = sorted(candidates, key=_rank)
     if max_risk_of is not None:
         worst = max_risk_of.risk_recommendation
         if max_risk_of.pk in own:
-            worst = market.worse_recommendation(worst, own[max_risk_of.pk])
+            worst = worse_recommendation(worst, own[max_risk_of.pk])
         ceiling = RISK_BUCKET.get(worst, 1)
         ranked = [p for p in ranked if risk_bucket(p) <= ceiling]
     if not ranked:

@@ -10,17 +10,14 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.db import OperationalError, connection, transaction
-from django.utils import timezone
+from django.db.models import Q
 
 from agents.models import OnDemandPriceSample, SpotPool, SpotPriceSample
 from agents.services.pools import pools_ensure
-from spotbackend.db.rows import ModelRows
 
 
-INSERT_BATCH = 1_000
 RETRY_ERRORS = (1213, 1205)  # MySQL/MariaDB: deadlock found; lock wait timeout exceeded
 RETRIES = 3
-_spot_rows, _ondemand_rows = ModelRows(SpotPriceSample), ModelRows(OnDemandPriceSample)
 
 
 @dataclass
@@ -51,69 +48,30 @@ def with_deadlock_retry(fn):
 # --- writing --------------------------------------------------------------------------------------
 
 def price_facts_store(facts: PriceFacts) -> int:
-    """Store the facts of one report."""
+    """Store one report's facts: its pools, its samples (once each: a fact written twice adds nothing)
+    and each pool's latest price, moved forward only. Returns the spot samples offered."""
     if not facts.spot and not facts.ondemand:
         return 0
-    return price_facts_write([facts])
-
-
-def price_facts_write(batch: list[PriceFacts]) -> int:
-    """Store the facts of these reports: their pools, their samples (once each: a fact written twice
-    adds nothing) and each pool's latest price, moved forward only. Returns the samples offered."""
-    pool_regions = {pid: facts.region for facts in batch for pid, _ in facts.spot}
-    pools_ensure(pool_regions)
-    spot = sorted({(pid, facts.at): price for facts in batch for pid, price in facts.spot}.items())
-    ondemand = sorted({(t, r, facts.at): (price, fallback)
-                       for facts in batch if facts.ondemand for t, r, price, fallback in [facts.ondemand]}.items())
-
-    ops = connection.ops
-    created = ops.adapt_datetimefield_value(timezone.now())  # auto_now_add
-    times = {}  # each report's one sample time, prepared once
-
-    def db_time(at):
-        if at not in times:
-            times[at] = ops.adapt_datetimefield_value(at)
-        return times[at]
-
-    spot_rows = [(pid, price, db_time(at), created) for (pid, at), price in spot]
-    ondemand_rows = [(t, r, price, fallback, db_time(at), created) for (t, r, at), (price, fallback) in ondemand]
+    pools_ensure({pid: facts.region for pid, _ in facts.spot})
+    spot = sorted(facts.spot)
 
     def append():
-        # One transaction; INSERT IGNORE in (pool, time) order: the foreign-key checks take shared
-        # locks on the pool rows in pool-id order. Plain rows (spotbackend/db/rows.py): the ORM's
-        # bulk_create prepared every value of every instance again, most of a flush's CPU.
+        # One transaction, rows in pool-id order: the foreign-key checks take shared locks on the pool
+        # rows in that order. A sample already stored (same pool and time) is skipped.
         with transaction.atomic():
-            for start in range(0, len(spot_rows), INSERT_BATCH):
-                _spot_rows.insert_values(["pool", "price", "observed_at", "created_at"],
-                                         spot_rows[start:start + INSERT_BATCH], ignore_conflicts=True)
-            for start in range(0, len(ondemand_rows), INSERT_BATCH):
-                _ondemand_rows.insert_values(["instance_type", "region", "price", "is_fallback", "observed_at",
-                                              "created_at"],
-                                             ondemand_rows[start:start + INSERT_BATCH], ignore_conflicts=True)
+            SpotPriceSample.objects.bulk_create(
+                [SpotPriceSample(pool_id=pid, price=price, observed_at=facts.at) for pid, price in spot],
+                ignore_conflicts=True)
+            if facts.ondemand:
+                instance_type, region, price, fallback = facts.ondemand
+                OnDemandPriceSample.objects.bulk_create(
+                    [OnDemandPriceSample(instance_type=instance_type, region=region, price=price,
+                                         is_fallback=fallback, observed_at=facts.at)], ignore_conflicts=True)
 
-    if spot or ondemand:
-        with_deadlock_retry(append)
-    latest: dict[str, tuple[datetime, Decimal]] = {}
-    for (pid, at), price in spot:  # sorted by time within a pool: the last one is the newest
-        latest[pid] = (at, price)
-    _latest_prices_move(latest)
+    with_deadlock_retry(append)
+    # Reports arrive late or twice: a pool's latest price only moves forward in time. One single-row
+    # statement per pool, in pool-id order, each committed on its own (no row waits for another).
+    for pid, price in spot:
+        SpotPool.objects.filter(Q(latest_price_at__isnull=True) | Q(latest_price_at__lte=facts.at), pk=pid).update(
+            latest_price=price, latest_price_at=facts.at)
     return len(spot)
-
-
-def _latest_prices_move(latest: dict[str, tuple[datetime, Decimal]]) -> None:
-    """Only move a pool's latest price forward in time (reports can arrive late or twice): one
-    single-row statement per pool, in pool-id order, each committed on its own (no row waits for
-    another). Plain SQL compiled once: the ORM built the same statement per pool at ~0.3 ms each."""
-    if not latest:
-        return
-    ops = connection.ops
-    table, qn = SpotPool._meta.db_table, ops.quote_name
-    sql = (f"UPDATE {qn(table)} SET {qn('latest_price')} = %s, {qn('latest_price_at')} = %s "
-           f"WHERE {qn('id')} = %s AND ({qn('latest_price_at')} IS NULL OR {qn('latest_price_at')} <= %s)")
-    rows = []
-    for pid in sorted(latest):
-        at, price = latest[pid]
-        at = ops.adapt_datetimefield_value(at)
-        rows.append((ops.adapt_decimalfield_value(price, 12, 6), at, pid, at))
-    with connection.cursor() as cursor:
-        cursor.executemany(sql, rows)

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from agents import cache
 from agents.locks import agent_lock
 from agents.models import (
     Agent,
@@ -189,3 +190,11 @@ def _expire_delivered_command(*, agent: Agent, new_attrs: dict, now) -> None:
                     reason=f"{note} ({'success' if success else 'failure'})", instance_id=agent.instance_id,
                     target_mode=command.target_mode, target_pool_id=command.target_pool_id or "",
                     command_id=command.pk)
+
+
+@transaction.atomic
+def agents_delete(*, agent_ids) -> int:
+    """Delete agents and everything of theirs (staff, in the admin), and their cached entries."""
+    ids = list(agent_ids)
+    cache.agents_deleted(ids)
+    return Agent.objects.filter(pk__in=ids).delete()[0]

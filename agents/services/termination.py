@@ -12,11 +12,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
+from django.db.models import Count, OuterRef, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from agents.services.market import sample_time
-from agents.locks import agent_column, agent_lock, agent_save_fields
+from agents.locks import agent_lock
 from agents.models import (
     Agent,
     AgentStatus,
@@ -87,12 +89,10 @@ LIVE_FOR_NOTICE = (ReplicaStatus.READY, ReplicaStatus.LAUNCHING, ReplicaStatus.S
 LIVE_REPLICAS_COLUMN = "live_replicas"
 
 
-def _live_replicas_column() -> tuple[str, list]:
+def _live_replicas_column() -> Coalesce:
     """How many live replicas the agent has, read with its lock (usually none: no second query)."""
-    qn = connection.ops.quote_name
-    return agent_column(
-        f"(SELECT COUNT(*) FROM {qn(Replica._meta.db_table)} WHERE {qn('agent_id')} = {{agent}}.{qn('id')} "
-        f"AND {qn('status')} IN (%s, %s, %s))"), [s.value for s in LIVE_FOR_NOTICE]
+    live = Replica.objects.filter(agent=OuterRef("pk"), status__in=LIVE_FOR_NOTICE).order_by()
+    return Coalesce(Subquery(live.values("agent").annotate(n=Count("pk")).values("n")[:1]), 0)
 
 
 def _live_replica(*, agent: Agent) -> Replica | None:
@@ -272,7 +272,7 @@ def _termination_first(*, agent_id, notice: Notice, now: datetime) -> Terminatio
                 fields.append("status")
             # The instance stops costing money at its termination time, whoever takes over (docs in README).
             instance_primary_end(agent=agent, at=event.termination_time or (event.detected_at + NOTICE_LEAD_TIME))
-        agent_save_fields(agent=agent, fields=fields)
+        agent.save(update_fields=fields)
     system_event_log(
         agent=agent,
         event_type="termination_notice",

@@ -6,12 +6,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from agents.models import Agent, Replica, TerminationEvent, TerminationEventStatus, TerminationEventType
-from spotbackend.db.rows import ModelRows
 from agents.states import EVENT_FINAL, EVENT_OPEN, termination_event_transition, termination_events_move
 
 # A notice without a termination time, seen again within this window, is the same notice.
@@ -72,34 +71,14 @@ def termination_notice_find(*, agent_id, instance_id: str, notice: Notice, now: 
 
 # What a repeat's answer and its count need (the other fields are deferred).
 _FOUND_COLUMNS = ("id", "instance_id", "action_taken", "notice_count", "metadata")
-_by_key_sql: list[str] = []
 
 
 def termination_notice_by_key(*, agent_id, instance_id: str, notice_key: str) -> TerminationEvent | None:
-    """The notice by its unique key, as a row with the columns a repeat needs. Every post of a notice
-    (about 24 per notice) starts here, so it is plain SQL compiled once: the ORM built and read the
-    same single-row statement at ~0.7 ms of CPU, this takes ~0.1 ms (bench/notice.py)."""
-    meta = TerminationEvent._meta
-    if not _by_key_sql:
-        qn = connection.ops.quote_name
-        columns = ", ".join(qn(meta.get_field(name).column) for name in _FOUND_COLUMNS)
-        _by_key_sql.append(
-            f"SELECT {columns} FROM {qn(meta.db_table)} WHERE {qn('agent_id')} = %s AND {qn('instance_id')} = %s "
-            f"AND {qn('event_type')} = %s AND {qn('notice_key')} = %s"
-        )
-    agent_key = meta.get_field("agent").target_field.get_db_prep_value(agent_id, connection)
-    with connection.cursor() as cursor:
-        cursor.execute(_by_key_sql[0], [agent_key, instance_id, TerminationEventType.TERMINATION_NOTICE.value,
-                                        notice_key])
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    values = list(row)
-    values[-1] = meta.get_field("metadata").from_db_value(values[-1], None, connection)
-    return TerminationEvent.from_db(connection.alias, list(_FOUND_COLUMNS), values)
-
-
-_event_rows = ModelRows(TerminationEvent)  # plain SQL (spotbackend/db/rows.py): one INSERT per notice of a burst
+    """The notice by its unique key, with the columns a repeat needs (every post of a notice, about 24
+    per notice, starts here)."""
+    return TerminationEvent.objects.filter(
+        agent_id=agent_id, instance_id=instance_id, event_type=TerminationEventType.TERMINATION_NOTICE,
+        notice_key=notice_key).only(*_FOUND_COLUMNS).first()
 
 
 def termination_notice_insert(*, event: TerminationEvent) -> bool:
@@ -107,33 +86,18 @@ def termination_notice_insert(*, event: TerminationEvent) -> bool:
     simultaneous post that decided first), so that a race degrades to a repeat, never a 500."""
     try:
         with transaction.atomic():
-            _event_rows.insert([event])
+            event.save(force_insert=True)
     except IntegrityError:
         event.pk = None
         return False
     return True
 
 
-_seen_again_sql: list[str] = []
-
-
 def termination_notice_seen_again(*, agent_id, event: TerminationEvent, now: datetime) -> None:
     """A repeat of a notice: the agent's `last_termination_notice_at` when the instance is still its
-    primary (the row says so), then one more sighting of the event; agent row first, as every lock here.
-    Two single-row statements compiled once (the ORM built them at ~0.25 ms of CPU each)."""
-    if not _seen_again_sql:
-        qn = connection.ops.quote_name
-        _seen_again_sql.append(
-            f"UPDATE {qn(Agent._meta.db_table)} SET {qn('last_termination_notice_at')} = %s "
-            f"WHERE {qn('id')} = %s AND {qn('instance_id')} = %s")
-        _seen_again_sql.append(
-            f"UPDATE {qn(TerminationEvent._meta.db_table)} SET {qn('last_seen_at')} = %s, "
-            f"{qn('notice_count')} = {qn('notice_count')} + 1 WHERE {qn('id')} = %s")
-    at = connection.ops.adapt_datetimefield_value(now)
-    agent_key = Agent._meta.pk.get_db_prep_value(agent_id, connection)
-    with connection.cursor() as cursor:
-        cursor.execute(_seen_again_sql[0], [at, agent_key, event.instance_id])
-        cursor.execute(_seen_again_sql[1], [at, event.pk])
+    primary (the row says so), then one more sighting of the event; agent row first, as every lock here."""
+    Agent.objects.filter(pk=agent_id, instance_id=event.instance_id).update(last_termination_notice_at=now)
+    TerminationEvent.objects.filter(pk=event.pk).update(last_seen_at=now, notice_count=F("notice_count") + 1)
     event.notice_count += 1
     event.last_seen_at = now
 

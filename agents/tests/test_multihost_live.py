@@ -21,6 +21,7 @@ from agents.tests import payloads
 from agents.tests.factories import AgentFactory
 from clients.services import AUTH_CACHE_SECONDS, client_token_rotate
 from clients.tests.factories import ClientFactory
+from conftest import TEST_REDIS_URL
 
 pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]
 
@@ -51,7 +52,7 @@ def two_hosts(tmp_path):
     env = {
         **os.environ,
         "DATABASE_URL": _database_url(),
-        "REDIS_URL": "",
+        "REDIS_URL": TEST_REDIS_URL,  # the cache both hosts share, as in production
         "SPOTBACKEND_VAR_DIR": str(tmp_path),
         "DEBUG": "false",
         "ALLOWED_HOSTS": "127.0.0.1,localhost",

@@ -1,0 +1,92 @@
+"""What the agents' frequent calls keep in Django's cache "agents" (Redis, shared by every web process
+and host; without REDIS_URL none: the database answers), and what changes it: one place
+(docs/ARCHITECTURE.md §8, "Caching").
+
+Per agent, each entry with a TTL of ENTRY_SECONDS:
+- `config`: the agent's settings and owner (the client id is in every entry: another client's call
+  never matches). Written by `agent_config_changed` when a settings service
+  commits (agents/services/agent_settings.py), removed when the agent is deleted; a poll that read the
+  database adds it only if no writer did meanwhile (`cache.add`).
+- `pending`: ("none", owner) once a poll found no pending command; `command_issue` overwrites it with "pending"
+  when it commits and the poll that claims a command removes it, so a poll never misses a command.
+- `heartbeat`: the agent's last known heartbeat signature, a hint only: the heartbeat that matches it
+  is buffered, and the buffer's write checks it against the row again (agents/services/heartbeats.py).
+
+Redis down or hung: every read is a miss (the database answers) and writes are skipped, behind one
+circuit breaker (pybreaker): after a failure the cache is left alone for BREAKER_RESET_SECONDS. A write
+skipped while Redis was unreachable can leave an entry stale for at most ENTRY_SECONDS.
+"""
+import logging
+
+import pybreaker
+from django.core.cache import caches
+from django.db import transaction
+
+logger = logging.getLogger(__name__)
+ENTRY_SECONDS = 300
+BREAKER_RESET_SECONDS = 5
+NONE, PENDING = "none", "pending"
+
+breaker = pybreaker.CircuitBreaker(fail_max=1, reset_timeout=BREAKER_RESET_SECONDS, name="cache")
+
+
+def _call(method: str, *args, default=None):
+    try:
+        return breaker.call(getattr(caches["agents"], method), *args)
+    except pybreaker.CircuitBreakerError:
+        return default
+    except Exception as exc:  # any Redis error: the cache is only an accelerator
+        logger.warning("cache %s failed (%s); the database answers", method, type(exc).__name__)
+        return default
+
+
+def _key(agent_pk, what: str) -> str:
+    return f"agent:{agent_pk}:{what}"
+
+
+def config_get(agent_pk) -> dict | None:
+    return _call("get", _key(agent_pk, "config"))
+
+
+def config_fill(agent_pk, values: dict) -> None:
+    _call("add", _key(agent_pk, "config"), values, ENTRY_SECONDS)
+
+
+def agent_config_changed(agent_pk, values: dict) -> None:
+    """A settings service changed the agent: the entry is dropped now (a reader meanwhile reads the
+    database) and holds `values` once the change commits."""
+    _call("delete", _key(agent_pk, "config"))
+    transaction.on_commit(lambda: _call("set", _key(agent_pk, "config"), values, ENTRY_SECONDS))
+
+
+def commands_none_known(agent_pk, client_pk) -> bool:
+    return _call("get", _key(agent_pk, "pending")) == (NONE, client_pk)
+
+
+def commands_none_remember(agent_pk, client_pk) -> None:
+    _call("add", _key(agent_pk, "pending"), (NONE, client_pk), ENTRY_SECONDS)
+
+
+def commands_issued(agent_pk) -> None:
+    """A command was queued for the agent: its polls read the database from now on, and once the
+    command commits no poll can mark the agent "none" until one claims it."""
+    _call("delete", _key(agent_pk, "pending"))
+    transaction.on_commit(lambda: _call("set", _key(agent_pk, "pending"), PENDING, ENTRY_SECONDS))
+
+
+def commands_claimed(agent_pk) -> None:
+    _call("delete", _key(agent_pk, "pending"))
+
+
+def heartbeat_hint_get(agent_pk) -> tuple | None:
+    return _call("get", _key(agent_pk, "heartbeat"))
+
+
+def heartbeat_hint_set(agent_pk, signature: tuple) -> None:
+    _call("set", _key(agent_pk, "heartbeat"), signature, ENTRY_SECONDS)
+
+
+def agents_deleted(agent_pks) -> None:
+    keys = [_key(pk, what) for pk in agent_pks for what in ("config", "pending", "heartbeat")]
+    _call("delete_many", keys)
+    transaction.on_commit(lambda: _call("delete_many", keys))
