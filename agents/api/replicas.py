@@ -21,6 +21,7 @@ from agents.services.replicas import (
     replica_status_update,
     replica_terminate,
 )
+from clients.audit import audit_request
 from spotbackend.api import BODY_ERRORS, AgentApi, SuccessMessageSerializer, answers, parse, render
 from spotbackend.fields import StrictCharField
 
@@ -64,6 +65,9 @@ class ReplicasApi(AgentApi):
         agent = self.get_agent(agent_id)
         data = parse(ReplicaInput, request)
         replica, created = _create(agent, data, default_type=ReplicaType.MANUAL)
+        if created:
+            audit_request(request, action="replica.create", target=replica.pk,
+                          details={"agent_id": str(agent.pk), "replica_type": replica.replica_type})
         return Response(render(ReplicaCreateOutput, {"replica": replica, "created": created}))
 
 
@@ -75,6 +79,9 @@ class CreateEmergencyReplicaApi(AgentApi):
         agent = self.get_agent(agent_id)
         data = parse(ReplicaInput, request)
         replica, created = _create(agent, data, default_type=ReplicaType.EMERGENCY)
+        if created:
+            audit_request(request, action="replica.create", target=replica.pk,
+                          details={"agent_id": str(agent.pk), "replica_type": replica.replica_type})
         return Response(render(EmergencyReplicaOutput, {"replica": replica, "created": created}))
 
 
@@ -90,7 +97,8 @@ class ReplicaDetailApi(AgentApi):
     @extend_schema(responses=answers(SuccessMessageSerializer, 404, 409))
     def delete(self, request, agent_id, replica_id):
         agent = self.get_agent(agent_id)
-        replica_terminate(agent=agent, replica_id=replica_id)
+        replica = replica_terminate(agent=agent, replica_id=replica_id)
+        audit_request(request, action="replica.delete", target=replica.pk, details={"agent_id": str(agent.pk)})
         return Response(render(SuccessMessageSerializer, {"message": "Replica terminated"}))
 
 
@@ -100,7 +108,9 @@ class ReplicaPromoteApi(AgentApi):
     @extend_schema(request=None, responses=answers(PromoteOutput, 404, 409))
     def post(self, request, agent_id, replica_id):
         agent = self.get_agent(agent_id)
-        return Response(render(PromoteOutput, replica_promote_request(agent=agent, replica_id=replica_id)))
+        outcome = replica_promote_request(agent=agent, replica_id=replica_id)
+        audit_request(request, action="replica.promote", target=replica_id, details={"agent_id": str(agent.pk)})
+        return Response(render(PromoteOutput, outcome))
 
 
 class ReplicaStatusApi(AgentApi):
