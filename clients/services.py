@@ -178,6 +178,8 @@ def client_token_create(*, client: Client, name: str, scope: str, expires_at: da
     """A new named token; returns it with the plain token, which is never readable again."""
     from spotbackend.exceptions import InvalidInput  # here: that module imports DRF, whose settings import this one
 
+    if expires_at is not None and expires_at <= timezone.now():
+        raise InvalidInput("expires_at must be in the future.", fields={"expires_at": "must be in the future"})
     live = ClientToken.objects.filter(client=client, revoked_at__isnull=True).count()
     if live >= TOKENS_PER_CLIENT_MAX:
         raise InvalidInput(f"A client holds at most {TOKENS_PER_CLIENT_MAX} tokens; revoke one first.")

@@ -39,6 +39,8 @@ class NotificationAdmin(HistoryAdmin):
 
 
 class WebhookEndpointForm(forms.ModelForm):
+    url = forms.URLField(max_length=2000, assume_scheme="https")
+
     class Meta:
         model = WebhookEndpoint
         fields = ("client", "url", "description", "events", "format", "enabled")
