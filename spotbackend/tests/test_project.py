@@ -35,7 +35,7 @@ def test_admin_lists_and_opens_every_model(admin_client):
     SwitchFactory(agent=agent)
     ReplicaFactory(agent=agent)
     TerminationEventFactory(agent=agent)
-    ours = [m for m in apps.get_models() if m._meta.app_label in {"agents", "clients", "savings", "cleanup"}]
+    ours = [m for m in apps.get_models() if m._meta.app_label in {"agents", "clients", "savings", "cleanup", "notifications"}]
     assert ours
     for model in ours:
         assert admin.site.is_registered(model), model
@@ -54,6 +54,7 @@ def test_env_example_documents_every_setting():
     for name in ["DATABASE_URL", "REDIS_URL", "SECRET_KEY", "DEBUG", "ALLOWED_HOSTS", "TERMINATION_REPLICA_AUTO_CREATE",
                  "TERMINATION_NOTIFICATION_WEBHOOK", "AUTO_CLEANUP_ENABLED", "CLEANUP_SNAPSHOTS_DAYS",
                  "CLEANUP_AMIS_DAYS", "SAVINGS_CALCULATION_HOUR", "AGENT_HEARTBEAT_TIMEOUT", "POOL_COOLDOWN_SECONDS",
-                 "PRICE_FRESHNESS_SECONDS", "COMMAND_DELIVERY_TIMEOUT", "CONN_MAX_AGE", "STALE_AGENTS_INTERVAL_HOURS"]:
+                 "PRICE_FRESHNESS_SECONDS", "COMMAND_DELIVERY_TIMEOUT", "CONN_MAX_AGE", "STALE_AGENTS_INTERVAL_HOURS",
+                 "WEBHOOK_ALLOW_PRIVATE_TARGETS", "WEBHOOK_ALLOW_HTTP", "WEBHOOK_DISABLE_AFTER_HOURS"]:
         assert name in text, name
         assert name in readme, name
