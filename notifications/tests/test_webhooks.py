@@ -458,3 +458,24 @@ def test_endpoints_of_one_client_are_limited(client_obj):
     with pytest.raises(services.InvalidInput):
         endpoint_for(client_obj, "https://hooks.example.com/one-too-many")
     assert ClientFactory()  # another client is not affected
+
+
+def test_the_admin_lists_endpoints_without_their_secret_or_path(admin_client, client_obj):
+    endpoint = endpoint_for(client_obj, "https://hooks.example.com/services/T0/B0/s3cr3t-path")
+    services.webhook_endpoint_test(endpoint=endpoint)
+    listing = admin_client.get("/admin/notifications/webhookendpoint/")
+    assert listing.status_code == 200
+    html = listing.content.decode()
+    assert "https://hooks.example.com" in html and "s3cr3t-path" not in html and endpoint.secret not in html
+    page = admin_client.get(f"/admin/notifications/webhookendpoint/{endpoint.pk}/change/").content.decode()
+    assert endpoint.secret not in page and endpoint.secret[:10] in page
+    assert admin_client.get("/admin/notifications/notification/").status_code == 200
+    r = admin_client.post("/admin/notifications/webhookendpoint/add/", {
+        "client": str(client_obj.pk), "url": "https://169.254.169.254/latest", "description": "", "events": "[]",
+        "format": "standard", "enabled": "on"})
+    assert r.status_code == 200 and WebhookEndpoint.objects.count() == 1  # refused: the form shows the error
+    r = admin_client.post("/admin/notifications/webhookendpoint/add/", {
+        "client": str(client_obj.pk), "url": "https://hooks.example.com/new", "description": "", "events":
+        '["agent.offline"]', "format": "slack", "enabled": "on"}, follow=True)
+    shown = [str(m) for m in r.context["messages"] if "shown once" in str(m)][0].rsplit(": ", 1)[1]
+    assert WebhookEndpoint.objects.get(url="https://hooks.example.com/new").secret == shown
