@@ -479,3 +479,40 @@ def test_the_admin_lists_endpoints_without_their_secret_or_path(admin_client, cl
         '["agent.offline"]', "format": "slack", "enabled": "on"}, follow=True)
     shown = [str(m) for m in r.context["messages"] if "shown once" in str(m)][0].rsplit(": ", 1)[1]
     assert WebhookEndpoint.objects.get(url="https://hooks.example.com/new").secret == shown
+
+
+def test_an_endless_answer_is_read_only_up_to_the_cap(client_obj):
+    """A receiver that answers 200, sends 1 MiB and then holds the connection open: the sender reads at
+    most RESPONSE_BODY_MAX bytes and moves on (reading it all would end in the read time-out, a failure)."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    release = threading.Event()
+
+    class Endless(BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.end_headers()
+            try:
+                self.wfile.write(b"x" * (1024 * 1024))
+                self.wfile.flush()
+            except OSError:
+                pass  # the sender hung up after its cap
+            release.wait(30)  # never ends the body by itself
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Endless)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        result = webhook_send(url=f"http://127.0.0.1:{server.server_address[1]}/hook", body=b"{}", headers={})
+    finally:
+        release.set()
+        server.shutdown()
+        server.server_close()
+    assert result.ok is True and result.status_code == 200, result
