@@ -1,5 +1,5 @@
 """Slack-compatible webhook messages (`{"text": ...}`), posted only by the notification outbox's
-Celery task (notifications/services.py), never in a request."""
+Celery task (notifications/services/), never in a request."""
 import requests
 from django.conf import settings
 

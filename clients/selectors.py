@@ -183,3 +183,37 @@ def client_replicas(*, client: Client, now=None) -> dict:
         .order_by("-created_at", "-id")
     )
     return {"replicas": list(rows)}
+
+
+AUDIT_LIMIT_DEFAULT = 50
+AUDIT_LIMIT_MAX = 500
+
+
+def client_tokens(*, client: Client) -> dict:
+    """The client's named tokens, revoked ones included (newest first)."""
+    from clients.models import ClientToken
+
+    return {"tokens": list(ClientToken.objects.filter(client=client).order_by("-created_at", "id"))}
+
+
+def client_token_get(*, client: Client, token_id, for_update: bool = False):
+    from clients.models import ClientToken
+    from spotbackend.api import get_owned_or_404
+
+    return get_owned_or_404(ClientToken.objects.filter(client=client), token_id, label="Token", for_update=for_update)
+
+
+def client_audit(*, client: Client, limit: int = AUDIT_LIMIT_DEFAULT, offset: int = 0) -> dict:
+    """One page of the client's audit trail, newest first, with the total."""
+    from clients.models import AuditEntry
+
+    qs = AuditEntry.objects.filter(client=client)
+    return {"entries": list(qs.order_by("-created_at", "-id")[offset : offset + limit]), "total": qs.count()}
+
+
+def client_events(*, client: Client, limit: int = AUDIT_LIMIT_DEFAULT, offset: int = 0) -> dict:
+    """One page of the client's system events (e.g. a webhook endpoint disabled), newest first."""
+    from agents.models import SystemEvent
+
+    qs = SystemEvent.objects.filter(client=client)
+    return {"events": list(qs.order_by("-created_at", "-id")[offset : offset + limit]), "total": qs.count()}

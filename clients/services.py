@@ -1,15 +1,19 @@
 import copy
+import dataclasses
 import secrets
 import threading
 import time
+from datetime import datetime, timedelta
 
 from cachetools import TTLCache
 from django.db import transaction
+from django.utils import timezone
 
-from clients.models import Client, token_hash
+from clients.models import AuditEntry, Client, ClientToken, TokenScope, token_hash
 
-# Token -> client, trusted in each process for this many seconds (docs/ARCHITECTURE.md §8, "Caching"):
-# a rotated token or a deactivated client is refused on every host within it. Unknown tokens are not kept.
+# Token -> grant, trusted in each process for this many seconds (docs/ARCHITECTURE.md §8, "Caching"): a
+# rotated or revoked token or a deactivated client is refused on every host within it; an expiry is
+# checked on every call. Unknown tokens are not kept.
 AUTH_CACHE_SECONDS = 2
 clock = time.monotonic  # the cache's clock; tests move it
 _tokens = TTLCache(maxsize=10_000, ttl=AUTH_CACHE_SECONDS, timer=lambda: clock())
@@ -40,19 +44,89 @@ def client_token_rotate(*, client: Client) -> str:
     return token
 
 
-def client_get_by_token(*, token: str) -> Client | None:
-    """The client this token belongs to (inactive ones included: the caller answers 403), or None.
-    A found client is kept per process for AUTH_CACHE_SECONDS; each caller gets its own copy."""
+# The name under which changes made with the client's original token (Client.token_hash) are audited.
+PRIMARY_TOKEN_NAME = "primary"
+
+
+@dataclasses.dataclass(frozen=True)
+class TokenGrant:
+    """What a token gives its bearer: the client, the scope, and which token it is (None: the client's
+    original token). Cached with the client for AUTH_CACHE_SECONDS, so that scope, expiry and
+    revocation are known without a query."""
+
+    client: Client
+    scope: str
+    token_id: object = None
+    name: str = PRIMARY_TOKEN_NAME
+    expires_at: datetime | None = None
+
+    @property
+    def is_dashboard(self) -> bool:
+        return self.scope == TokenScope.DASHBOARD
+
+    def expired(self, *, now: datetime) -> bool:
+        return self.expires_at is not None and self.expires_at <= now
+
+
+def _grant_load(digest: str) -> TokenGrant | None:
+    client = Client.objects.filter(token_hash=digest).first()
+    if client is not None:
+        return TokenGrant(client=client, scope=TokenScope.DASHBOARD)
+    row = (ClientToken.objects.select_related("client")
+           .filter(token_hash=digest, revoked_at__isnull=True).first())
+    if row is None:
+        return None
+    return TokenGrant(client=row.client, scope=row.scope, token_id=row.pk, name=row.name, expires_at=row.expires_at)
+
+
+# last_used_at is written at most once per TOKEN_LAST_USED_EVERY per token and process (and the UPDATE
+# itself only moves a value older than that): never a database write per request.
+TOKEN_LAST_USED_EVERY = timedelta(seconds=60)
+_last_used_written: dict = {}
+_last_used_lock = threading.Lock()
+
+
+def _token_touch(*, token_id, now: datetime) -> None:
+    mono = time.monotonic()
+    with _last_used_lock:
+        if mono - _last_used_written.get(token_id, float("-inf")) < TOKEN_LAST_USED_EVERY.total_seconds():
+            return
+        if len(_last_used_written) > 100_000:
+            _last_used_written.clear()
+        _last_used_written[token_id] = mono
+    try:
+        ClientToken.objects.filter(pk=token_id).exclude(last_used_at__gt=now - TOKEN_LAST_USED_EVERY).update(
+            last_used_at=now)
+    except Exception:  # bookkeeping only: never fail a call over it
+        pass
+
+
+def token_authenticate(*, token: str, now: datetime | None = None) -> TokenGrant | None:
+    """The grant of this token: its client (inactive ones included: the caller answers 403), scope and
+    record; None when the token is unknown, revoked or expired. Kept per process for AUTH_CACHE_SECONDS
+    (no query on the agents' calls): a revocation is honoured everywhere within it, an expiry at once."""
     digest = token_hash(token)
     with _tokens_lock:
-        client = _tokens.get(digest)
-    if client is None:
-        client = Client.objects.filter(token_hash=digest).first()
-        if client is None:
+        grant = _tokens.get(digest)
+    if grant is None:
+        grant = _grant_load(digest)
+        if grant is None:
             return None
         with _tokens_lock:
-            _tokens[digest] = client
-    return copy.copy(client)
+            _tokens[digest] = grant
+    now = now or timezone.now()
+    if grant.expired(now=now):
+        return None
+    if grant.token_id is not None:
+        _token_touch(token_id=grant.token_id, now=now)
+    # A request may change its own client object; never the cached one.
+    return dataclasses.replace(grant, client=copy.copy(grant.client))
+
+
+def client_get_by_token(*, token: str) -> Client | None:
+    """The client this token belongs to (see `token_authenticate`), or None."""
+    grant = token_authenticate(token=token)
+    return grant.client if grant is not None else None
 
 
 def client_tokens_forget() -> None:
@@ -92,3 +166,68 @@ def client_dry_run_set(*, client: Client, dry_run: bool) -> Client:
 def client_dry_run_get(*, client: Client) -> bool:
     """The stored flag (the request's client may come from the token cache)."""
     return bool(Client.objects.filter(pk=client.pk).values_list("dry_run", flat=True).first())
+
+
+# --- Named tokens (issue 20, item 5) ------------------------------------------------------------------
+
+# A rotated token keeps working this long unless the caller names another overlap (docs/SECURITY.md).
+TOKEN_ROTATION_OVERLAP_DEFAULT = timedelta(hours=24)
+TOKEN_ROTATION_OVERLAP_MAX = timedelta(days=30)
+TOKENS_PER_CLIENT_MAX = 100
+
+
+@transaction.atomic
+def client_token_create(*, client: Client, name: str, scope: str, expires_at: datetime | None = None
+                        ) -> tuple[ClientToken, str]:
+    """A new named token; returns it with the plain token, which is never readable again."""
+    from spotbackend.exceptions import InvalidInput  # here: that module imports DRF, whose settings import this one
+
+    if expires_at is not None and expires_at <= timezone.now():
+        raise InvalidInput("expires_at must be in the future.", fields={"expires_at": "must be in the future"})
+    live = ClientToken.objects.filter(client=client, revoked_at__isnull=True).count()
+    if live >= TOKENS_PER_CLIENT_MAX:
+        raise InvalidInput(f"A client holds at most {TOKENS_PER_CLIENT_MAX} tokens; revoke one first.")
+    token = _new_token()
+    row = ClientToken.objects.create(client=client, name=name, scope=scope, expires_at=expires_at,
+                                     token_hash=token_hash(token), token_prefix=token[:8])
+    return row, token
+
+
+@transaction.atomic
+def client_token_revoke(*, token: ClientToken, now: datetime | None = None) -> ClientToken:
+    """Revoke a token: refused on every route within the token cache's bound (the epoch moves on commit)."""
+    if token.revoked_at is None:
+        token.revoked_at = now or timezone.now()
+        token.save(update_fields=["revoked_at"])
+    return token
+
+
+@transaction.atomic
+def client_token_rotate_named(*, token: ClientToken, overlap: timedelta = TOKEN_ROTATION_OVERLAP_DEFAULT,
+                              now: datetime | None = None) -> tuple[ClientToken, str]:
+    """One call: a new token with the same name, scope and expiry; the old one keeps working for
+    `overlap` (its expires_at becomes now + overlap, or stays when that is sooner)."""
+    now = now or timezone.now()
+    token = ClientToken.objects.select_for_update().get(pk=token.pk)
+    new, plain = client_token_create(client=token.client, name=token.name, scope=token.scope,
+                                     expires_at=token.expires_at)
+    until = now + overlap
+    if token.expires_at is None or token.expires_at > until:
+        token.expires_at = until
+        token.save(update_fields=["expires_at"])
+    return new, plain
+
+
+# --- Audit trail (issue 20, item 6) ---------------------------------------------------------------------
+
+
+def audit_entry_record(*, grant: TokenGrant, action: str, target: str = "", details: dict | None = None,
+                       source_ip: str = "", now: datetime | None = None) -> AuditEntry | None:
+    """Record a change made with a dashboard token (agent tokens make no dashboard changes)."""
+    if not grant.is_dashboard:
+        return None
+    return AuditEntry.objects.create(
+        client_id=grant.client.pk, token_id=grant.token_id, token_name=grant.name[:100], action=action[:64],
+        target=str(target)[:200], details=details or {}, source_ip=(source_ip or "")[:64],
+        created_at=now or timezone.now(),
+    )

@@ -1,4 +1,4 @@
-"""Thin Celery tasks of the notification outbox (the logic is in notifications/services.py)."""
+"""Thin Celery tasks of the notification outbox (the logic is in notifications/services/)."""
 from celery import shared_task
 
 from notifications.services import notification_deliver, notification_publish, notifications_publish_due

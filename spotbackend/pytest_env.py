@@ -20,3 +20,6 @@ signal.signal(signal.SIGTERM, _stop_like_ctrl_c)
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key-" + "0123456789abcdefghijklmnopqrstuvwxyz")
 # Servers the live tests start (gunicorn, Celery) inherit this: production has no default hosts.
 os.environ.setdefault("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
+# Clients' webhook endpoints may point at the tests' own listeners on 127.0.0.1 (plain http).
+os.environ.setdefault("WEBHOOK_ALLOW_PRIVATE_TARGETS", "true")
+os.environ.setdefault("WEBHOOK_ALLOW_HTTP", "true")

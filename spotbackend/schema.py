@@ -14,6 +14,8 @@ class ClientTokenScheme(OpenApiAuthenticationExtension):
         return {
             "type": "http",
             "scheme": "bearer",
-            "description": "The client's API token. A missing or unknown token is 401, an inactive client 403; "
-            "too many failed attempts from one address answer 429.",
+            "description": "A client token: the client's original token or a named one (scope `agent`: the "
+            "agents' routes only; scope `dashboard`: those and the client API). A missing, unknown, revoked or "
+            "expired token is 401, an inactive client or an agent token on the client API 403; too many failed "
+            "attempts from one address answer 429.",
         }

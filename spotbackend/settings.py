@@ -36,6 +36,9 @@ env = environ.Env(
     DATA_UPLOAD_MAX_MEMORY_SIZE=(int, 4 * 1024 * 1024),
     STORED_PAYLOAD_MAX_BYTES=(int, 64 * 1024),
     NUM_PROXIES=(int, 0),
+    WEBHOOK_ALLOW_PRIVATE_TARGETS=(bool, False),
+    WEBHOOK_ALLOW_HTTP=(bool, False),
+    WEBHOOK_DISABLE_AFTER_HOURS=(float, 24),
 )
 env_file = BASE_DIR / ".env"
 if env_file.exists():
@@ -283,6 +286,11 @@ TERMINATION_NOTIFICATION_WEBHOOK = env("TERMINATION_NOTIFICATION_WEBHOOK")
 # A notification is retried with backoff (5 s doubling, at most 1 h apart) for this long, then failed.
 NOTIFICATION_RETRY_HOURS = env("NOTIFICATION_RETRY_HOURS")
 NOTIFICATION_WEBHOOK_TIMEOUT = 5
+# Clients' own webhook endpoints (issue 20; docs/SECURITY.md "Webhooks"). Development only: allow
+# endpoints on loopback/private addresses, and plain http. An endpoint failing this long is disabled.
+WEBHOOK_ALLOW_PRIVATE_TARGETS = env("WEBHOOK_ALLOW_PRIVATE_TARGETS")
+WEBHOOK_ALLOW_HTTP = env("WEBHOOK_ALLOW_HTTP")
+WEBHOOK_DISABLE_AFTER_HOURS = env("WEBHOOK_DISABLE_AFTER_HOURS")
 AUTO_CLEANUP_ENABLED = env("AUTO_CLEANUP_ENABLED")
 CLEANUP_SNAPSHOTS_DAYS = env("CLEANUP_SNAPSHOTS_DAYS")
 CLEANUP_AMIS_DAYS = env("CLEANUP_AMIS_DAYS")

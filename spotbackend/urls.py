@@ -23,6 +23,7 @@ urlpatterns = [
         name="redoc",
     ),
     path("api/", include("clients.api.urls")),
+    path("api/", include("notifications.api.urls")),
     path("api/", include("savings.api.urls")),
     path("api/", include("cleanup.api.urls")),
 ]

@@ -7,7 +7,9 @@ from agents.api.outputs import IssueSwitchCommandOutput
 from agents.models import MANUAL_PRIORITY
 from agents.services.commands import command_issue
 from agents.api.base import AgentApi
+from clients.audit import audit_request
 from spotbackend.api import BODY_ERRORS, answers, parse, render
+from clients.authentication import DashboardScope
 from spotbackend.fields import StrictCharField
 
 
@@ -19,7 +21,9 @@ class IssueSwitchCommandInput(serializers.Serializer):
 
 
 class IssueSwitchCommandApi(AgentApi):
-    """The dashboard queues a manual switch (API.md §2); 409 while one is in flight."""
+    """The dashboard queues a manual switch (API.md §2); 409 while one is in flight. Dashboard tokens only."""
+
+    permission_classes = [DashboardScope]
 
     @extend_schema(request=IssueSwitchCommandInput, responses=answers(IssueSwitchCommandOutput, 404, 409, *BODY_ERRORS))
     def post(self, request, agent_id):
@@ -33,4 +37,6 @@ class IssueSwitchCommandApi(AgentApi):
             source="dashboard",
             reason="issued from the dashboard",
         )
+        audit_request(request, action="agent.switch_command", target=agent.pk,
+                      details={"command_id": str(command.pk), "target_mode": data["target_mode"]})
         return Response(render(IssueSwitchCommandOutput, command))

@@ -22,6 +22,7 @@ from agents.services.replicas import (
     replica_terminate,
 )
 from agents.api.base import AgentApi
+from clients.audit import audit_request
 from spotbackend.api import BODY_ERRORS, SuccessMessageSerializer, answers, parse, render
 from spotbackend.fields import StrictCharField
 
@@ -65,6 +66,9 @@ class ReplicasApi(AgentApi):
         agent = self.get_agent(agent_id)
         data = parse(ReplicaInput, request)
         replica, created = _create(agent, data, default_type=ReplicaType.MANUAL)
+        if created:
+            audit_request(request, action="replica.create", target=replica.pk,
+                          details={"agent_id": str(agent.pk), "replica_type": replica.replica_type})
         return Response(render(ReplicaCreateOutput, {"replica": replica, "created": created}))
 
 
@@ -76,6 +80,9 @@ class CreateEmergencyReplicaApi(AgentApi):
         agent = self.get_agent(agent_id)
         data = parse(ReplicaInput, request)
         replica, created = _create(agent, data, default_type=ReplicaType.EMERGENCY)
+        if created:
+            audit_request(request, action="replica.create", target=replica.pk,
+                          details={"agent_id": str(agent.pk), "replica_type": replica.replica_type})
         return Response(render(EmergencyReplicaOutput, {"replica": replica, "created": created}))
 
 
@@ -91,7 +98,8 @@ class ReplicaDetailApi(AgentApi):
     @extend_schema(responses=answers(SuccessMessageSerializer, 404, 409))
     def delete(self, request, agent_id, replica_id):
         agent = self.get_agent(agent_id)
-        replica_terminate(agent=agent, replica_id=replica_id)
+        replica = replica_terminate(agent=agent, replica_id=replica_id)
+        audit_request(request, action="replica.delete", target=replica.pk, details={"agent_id": str(agent.pk)})
         return Response(render(SuccessMessageSerializer, {"message": "Replica terminated"}))
 
 
@@ -101,7 +109,9 @@ class ReplicaPromoteApi(AgentApi):
     @extend_schema(request=None, responses=answers(PromoteOutput, 404, 409))
     def post(self, request, agent_id, replica_id):
         agent = self.get_agent(agent_id)
-        return Response(render(PromoteOutput, replica_promote_request(agent=agent, replica_id=replica_id)))
+        outcome = replica_promote_request(agent=agent, replica_id=replica_id)
+        audit_request(request, action="replica.promote", target=replica_id, details={"agent_id": str(agent.pk)})
+        return Response(render(PromoteOutput, outcome))
 
 
 class ReplicaStatusApi(AgentApi):

@@ -11,6 +11,8 @@ from agents.models import MANUAL_PRIORITY, Agent, AgentStatus, Command, CommandS
 from agents import cache
 from agents.selectors import agent_pending_command
 from agents.services.events import system_event_log
+from notifications.models import EventType
+from notifications.services import webhook_event_emit
 from agents.services.decisions import decision_record
 from agents.services.pool_policy import PoolChoice, pool_for_command
 from agents.states import agent_status_can_change, agent_status_release, agent_status_transition, command_transition
@@ -194,4 +196,11 @@ def command_queue_automatic(*, agent: Agent, choice: PoolChoice, source: str, re
                     reason=reason, instance_id=agent.instance_id, from_pool_id=agent.current_pool_id,
                     target_mode=choice.target_mode, target_pool=choice.pool, termination_event=termination_event,
                     command_id=command.pk or None)
+    if not dry_run:
+        webhook_event_emit(client_id=agent.client_id, event_type=EventType.SWITCH_AUTOMATIC, now=now, data={
+            "agent_id": str(agent.pk), "hostname": agent.hostname, "instance_id": agent.instance_id,
+            "source": source, "from_pool_id": agent.current_pool_id or "", "target_mode": choice.target_mode,
+            "target_pool_id": choice.pool.pk if choice.pool is not None else "", "reason": reason[:500],
+            "command_id": str(command.pk),
+        })
     return command

@@ -14,6 +14,8 @@ from agents.models import Agent, CommandSource, DecisionKind, Mode, Severity, Sp
 from agents.services.commands import command_queue_automatic
 from agents.services.decisions import client_dry_run, decision_record
 from agents.services.events import system_event_log
+from notifications.models import EventType
+from notifications.services import webhook_event_emit
 from agents.services.instances import instance_is_known, instance_unknown_log
 from agents.services.pool_policy import pool_for_rebalance
 from agents.services.termination_events import (
@@ -89,6 +91,11 @@ def rebalance_recommendation_handle(*, agent: Agent, notice: Notice, now: dateti
         message=f"Rebalance recommendation for {instance_id}: {action} ({reason})",
         metadata={"termination_event_id": event.pk, "target_pool_id": target_pool_id},
     )
+    webhook_event_emit(client_id=agent.client_id, event_type=EventType.REBALANCE_RECOMMENDATION, data={
+        "agent_id": str(agent.pk), "hostname": agent.hostname, "instance_id": instance_id,
+        "pool_id": pool.pk if pool else "", "action": action, "target_mode": target_mode,
+        "target_pool_id": target_pool_id, "reason": reason, "termination_event_id": event.pk,
+    })
     return RebalanceDecision(event=event, action=action, target_mode=target_mode,
                              target_pool_id=target_pool_id, reason=reason,
                              command_id=str(command.pk) if command else "")

@@ -13,6 +13,8 @@ from agents.services.decisions import decision_record
 from agents.services.events import system_event_log
 from agents.services.replicas import replica_promote
 from agents.states import replica_transition
+from notifications.models import EventType
+from notifications.services import webhook_event_emit
 
 R = ReplicaStatus
 
@@ -69,6 +71,12 @@ def _sweep_one(*, agent_id, replica_id, now: datetime) -> str:
             message=f"Replica {replica.instance_id or replica.pk} ended: {reason}",
             metadata={"replica_id": str(replica.pk), "previous_status": previous, "reason": reason},
         )
+        if replica.replica_type == ReplicaType.EMERGENCY:
+            webhook_event_emit(client_id=agent.client_id, event_type=EventType.REPLICA_FAILED, now=now, data={
+                "agent_id": str(agent.pk), "hostname": agent.hostname, "replica_id": str(replica.pk),
+                "instance_id": replica.instance_id, "pool_id": replica.pool_id or "",
+                "previous_status": previous, "reason": reason,
+            })
         return "expired"
 
 

@@ -24,6 +24,8 @@ from agents.models import (
 )
 from agents.services.decisions import decision_record
 from agents.services.events import system_event_log
+from notifications.models import EventType
+from notifications.services import webhook_event_emit
 from agents.services.instances import instance_make_primary
 from agents.services.pool_policy import pool_for_manual_replica
 from agents.services.pools import pool_get_or_create
@@ -124,6 +126,12 @@ def replica_create(
         f"in {pool.pk if pool else 'no pool'} ({status})",
         metadata={"replica_id": str(replica.pk), "termination_event_id": replica.termination_event_id},
     )
+    if replica_type == ReplicaType.EMERGENCY:
+        webhook_event_emit(client_id=agent.client_id, event_type=EventType.REPLICA_CREATED, data={
+            "agent_id": str(agent.pk), "hostname": agent.hostname, "replica_id": str(replica.pk),
+            "instance_id": instance_id, "parent_instance_id": replica.parent_instance_id,
+            "pool_id": pool.pk if pool else "", "status": status,
+        })
     return replica, True
 
 

@@ -34,7 +34,9 @@ from agents.models import (
 )
 from agents.services.ondemand import ondemand_prices_get
 from agents.services.price_lines import CHUNK, chunks
-from notifications.services import notification_enqueue
+from notifications.http import slack_escape
+from notifications.models import EventType
+from notifications.services import notification_enqueue, webhook_events_emit
 
 WINDOW = timedelta(hours=24)
 # Rank order of the risk buckets; a pool never analysed sits between safe and caution.
@@ -153,8 +155,29 @@ def risk_score_compute(
     }
 
 
+def _risk_alerts_emit(*, alerts: list) -> None:
+    """Each pool newly rated AVOID, to the clients with an agent in it (their `pool.risk_alert` endpoints)."""
+    from agents.models import Agent
+
+    clients_by_pool: dict = {}
+    for pool_id, client_id in Agent.objects.filter(current_pool_id__in=[pk for pk, _ in alerts]).values_list(
+            "current_pool_id", "client_id").distinct():
+        clients_by_pool.setdefault(pool_id, set()).add(client_id)
+    items = []
+    for pk, r in alerts:
+        m = r["metadata"]
+        data = {"pool_id": pk, "risk_score": round(float(r["score"]), 4), "recommendation": "avoid",
+                "termination_notices_24h": m.get("termination_notices"),
+                "rebalance_recommendations_24h": m.get("rebalance_recommendations"),
+                "price_volatility": round(float(r["volatility"]), 4)}
+        items += [(client_id, data) for client_id in sorted(clients_by_pool.get(pk, ()), key=str)]
+    if items:
+        webhook_events_emit(event_type=EventType.POOL_RISK_ALERT, items=items)
+
+
 def _avoid_alert_text(pool_id: str, result: dict) -> str:
     m = result["metadata"]
+    pool_id = slack_escape(pool_id)  # pool ids come from agents' reports
     return (
         f":warning: Spot pool {pool_id} is now rated AVOID (risk {result['score']:.2f}): "
         f"{m['termination_notices']} termination notice(s), {m['rebalance_recommendations']} rebalance "
@@ -270,4 +293,6 @@ def pool_risk_analyze_all(*, now: datetime | None = None) -> dict:
         )
         for pk, r in alerts:
             notification_enqueue(kind="pool_risk_avoid", text=_avoid_alert_text(pk, r), metadata={"pool_id": pk})
+        if alerts:
+            _risk_alerts_emit(alerts=alerts)
     return {"analyzed": len(locked), "avoid": avoid, "entered_avoid": [pk for pk, _ in alerts]}

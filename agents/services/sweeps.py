@@ -9,6 +9,8 @@ from django.utils import timezone
 
 from agents.models import Agent, AgentStatus, Instance, Severity, SystemEvent
 from agents.states import agent_status_sources
+from notifications.models import EventType
+from notifications.services import webhook_events_emit
 
 BATCH = 500
 
@@ -68,6 +70,11 @@ def agents_mark_stale_offline(*, now: datetime | None = None, batch: int = BATCH
                     for pk, client_id, status, hb in rows
                 ]
             )
+            webhook_events_emit(event_type=EventType.AGENT_OFFLINE, now=now, items=[
+                (client_id, {"agent_id": str(pk), "previous_status": status,
+                             "last_heartbeat_at": hb.isoformat() if hb else None, "timeout_seconds": timeout})
+                for pk, client_id, status, hb in rows
+            ])
             total += len(rows)
         if len(rows) < batch:
             break

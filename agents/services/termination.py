@@ -56,7 +56,9 @@ from agents.services.termination_events import (
 )
 from agents.states import agent_status_transition, termination_event_transition
 from spotbackend.exceptions import NotFoundError
-from notifications.services import notification_enqueue
+from notifications.http import slack_escape
+from notifications.models import EventType
+from notifications.services import notification_enqueue, webhook_event_emit
 
 # AWS reclaims a spot instance two minutes after the notice: the end when a notice names no time.
 NOTICE_LEAD_TIME = timedelta(minutes=2)
@@ -112,21 +114,29 @@ def _live_replica(*, agent: Agent) -> Replica | None:
 
 
 def termination_text(*, agent: Agent, event: TerminationEvent, decision: str, target: str) -> str:
-    """The Slack-compatible message of one termination notice."""
+    """The Slack-compatible message of one termination notice. Everything an agent reported (host name,
+    ids) is escaped: no mention, link or extra line can be smuggled into the operator's channel."""
     deadline = iso_utc(event.termination_time) if event.termination_time else "unknown (about 2 minutes)"
+    e = slack_escape
     return (
-        f":warning: Spot termination notice for agent {agent.hostname or agent.logical_agent_id} ({agent.pk})\n"
-        f"Instance: {event.instance_id}\n"
-        f"Pool: {event.pool_id or 'unknown'}\n"
+        f":warning: Spot termination notice for agent {e(agent.hostname or agent.logical_agent_id)} ({agent.pk})\n"
+        f"Instance: {e(event.instance_id)}\n"
+        f"Pool: {e(event.pool_id or 'unknown')}\n"
         f"Deadline: {deadline}\n"
-        f"Decision: {decision}; target: {target}"
+        f"Decision: {e(decision)}; target: {e(target)}"
     )
 
 
-def _notify(*, agent: Agent, event: TerminationEvent, text: str) -> None:
-    # The outbox row commits with the decision; publishing after commit never fails the request.
+def _notify(*, agent: Agent, event: TerminationEvent, text: str, decision: str = "", target: str = "") -> None:
+    # The outbox rows commit with the decision; publishing after commit never fails the request.
     notification_enqueue(kind="termination_notice", text=text, client_id=agent.client_id,
                          metadata={"termination_event_id": event.pk, "agent_id": str(agent.pk)})
+    webhook_event_emit(client_id=agent.client_id, event_type=EventType.TERMINATION_NOTICE, data={
+        "agent_id": str(agent.pk), "hostname": agent.hostname, "instance_id": event.instance_id,
+        "pool_id": event.pool_id or "", "termination_time": iso_utc(event.termination_time)
+        if event.termination_time else None, "decision": decision, "target": target,
+        "termination_event_id": event.pk,
+    })
 
 
 
@@ -283,7 +293,8 @@ def _termination_first(*, agent_id, notice: Notice, now: datetime) -> Terminatio
                   "target_pool_id": decision.target_pool_id},
     )
     _notify(agent=agent, event=event, text=termination_text(agent=agent, event=event, decision=decision.action,
-                                  target=decision.target_pool_id or decision.target_mode))
+                                  target=decision.target_pool_id or decision.target_mode),
+            decision=decision.action, target=decision.target_pool_id or decision.target_mode)
     return decision
 
 

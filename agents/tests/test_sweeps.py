@@ -18,7 +18,8 @@ def test_stale_agents_go_offline_with_one_event_each(client_obj, django_assert_m
     stale = [AgentFactory(client=client_obj, status=s, last_heartbeat_at=now - timedelta(seconds=301))
              for s in ("online", "switching", "terminating", "disabled")]
     already = AgentFactory(client=client_obj, status="offline", last_heartbeat_at=now - timedelta(days=2))
-    with django_assert_max_num_queries(6):  # lock+select, one update, one insert (plus the transaction)
+    # lock+select, one update, one insert, one read of the clients' webhook endpoints (plus the transaction)
+    with django_assert_max_num_queries(7):
         assert agents_mark_stale_offline(now=now) == 4
     statuses = dict(Agent.objects.values_list("pk", "status"))
     assert statuses[fresh.pk] == "online" and statuses[already.pk] == "offline"

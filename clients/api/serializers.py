@@ -168,3 +168,77 @@ class AgentSettingsSerializer(FlatSerializer):
 class AgentSettingsOutput(serializers.Serializer):
     success = SuccessField()
     settings = AgentSettingsSerializer()
+
+
+# --- Named tokens, audit trail, system events (issue 20) ---------------------------------------------
+
+
+class TokenCreateInput(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+    scope = serializers.ChoiceField(choices=["agent", "dashboard"])
+    expires_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+
+
+class TokenRotateInput(serializers.Serializer):
+    overlap_seconds = serializers.IntegerField(
+        required=False, min_value=0, max_value=30 * 86400, default=86400,
+        help_text="How long the old token keeps working (default a day, at most 30 days).")
+
+
+class TokenSerializer(serializers.Serializer):
+    id = IdField(source="pk")
+    name = serializers.CharField()
+    scope = serializers.ChoiceField(choices=["agent", "dashboard"])
+    token_prefix = serializers.CharField(help_text="The token's first characters, to tell tokens apart.")
+    created_at = serializers.DateTimeField()
+    last_used_at = serializers.DateTimeField(allow_null=True, help_text="Updated at most once a minute.")
+    expires_at = serializers.DateTimeField(allow_null=True)
+    revoked_at = serializers.DateTimeField(allow_null=True)
+
+
+class TokenCreatedOutput(TokenSerializer):
+    token = serializers.CharField(source="plain", help_text="The token itself: shown this once, never again.")
+
+
+class TokenRotatedOutput(serializers.Serializer):
+    token = TokenCreatedOutput(source="new", help_text="The new token (shown this once).")
+    previous = TokenSerializer(help_text="The old token, valid until its expires_at.")
+
+
+class TokenListOutput(serializers.Serializer):
+    tokens = TokenSerializer(many=True)
+
+
+class AuditEntrySerializer(serializers.Serializer):
+    id = IdField(source="pk")
+    created_at = serializers.DateTimeField()
+    token_id = IdField(allow_null=True, help_text="null: the client's original token, or a deleted one.")
+    token_name = serializers.CharField()
+    action = serializers.CharField()
+    target = serializers.CharField()
+    details = serializers.DictField()
+    source_ip = serializers.CharField()
+
+
+class AuditPageOutput(serializers.Serializer):
+    entries = AuditEntrySerializer(many=True)
+    total = serializers.IntegerField()
+
+
+class SystemEventSerializer(serializers.Serializer):
+    id = IdField(source="pk")
+    created_at = serializers.DateTimeField()
+    event_type = serializers.CharField()
+    severity = serializers.CharField()
+    message = serializers.CharField()
+    agent_id = IdField(allow_null=True)
+
+
+class SystemEventPageOutput(serializers.Serializer):
+    events = SystemEventSerializer(many=True)
+    total = serializers.IntegerField()
+
+
+class DeletedOutput(FlatSerializer):
+    success = SuccessField()
+    message = serializers.CharField()

@@ -13,5 +13,11 @@ urlpatterns = [
     path("client/<str:client_id>/switches", views.ClientSwitchesApi.as_view(), name="client-switches"),
     path("client/<str:client_id>/decisions", views.ClientDecisionsApi.as_view(), name="client-decisions"),
     path("client/<str:client_id>/replicas", views.ClientReplicasApi.as_view(), name="client-replicas"),
+    path("client/<str:client_id>/tokens", views.ClientTokensApi.as_view(), name="client-tokens"),
+    path("client/<str:client_id>/tokens/<str:token_id>/rotate", views.ClientTokenRotateApi.as_view(),
+         name="client-token-rotate"),
+    path("client/<str:client_id>/tokens/<str:token_id>", views.ClientTokenApi.as_view(), name="client-token"),
+    path("client/<str:client_id>/audit", views.ClientAuditApi.as_view(), name="client-audit"),
+    path("client/<str:client_id>/events", views.ClientEventsApi.as_view(), name="client-events"),
     path("client/<str:client_id>", views.ClientStatsApi.as_view(), name="client-stats"),
 ]

@@ -7,10 +7,13 @@ from clients.selectors import client_get_for_caller
 from savings.api.serializers import ClientSavingsOutput
 from savings.selectors import client_savings
 from spotbackend.api import answers, render
+from clients.authentication import DashboardScope
 
 
 class ClientSavingsApi(APIView):
     """Savings: totals, per month and the average percent (API.md §2)."""
+
+    permission_classes = [DashboardScope]
 
     @extend_schema(responses=answers(ClientSavingsOutput, 404))
     def get(self, request, client_id):

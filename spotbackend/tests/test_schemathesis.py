@@ -20,6 +20,8 @@ from schemathesis.specs.openapi.checks import (
 
 from agents.models import Command
 from agents.tests.factories import AgentFactory, ReplicaFactory, SpotPoolFactory, SwitchFactory
+from clients.services import client_token_create
+from notifications.services import webhook_endpoint_create, webhook_endpoint_test
 from spotbackend.wsgi import application
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
@@ -30,14 +32,22 @@ EXAMPLES = {GenerationMode.POSITIVE: 12 * SCALE, GenerationMode.NEGATIVE: 6 * SC
 
 @pytest.fixture
 def fleet(client_obj):
-    """A client with a few agents, pools, a switch, replicas and a pending command: real ids to aim at."""
+    """A client with a few agents, pools, a switch, replicas, a pending command, a webhook endpoint with a
+    delivery and a named token: real ids to aim at."""
     pools = [SpotPoolFactory(az=f"us-east-1{z}", latest_price=p) for z, p in (("a", "0.0125"), ("b", "0.0131"))]
     agents = [AgentFactory(client=client_obj, current_pool=pools[0]) for _ in range(3)]
     SwitchFactory(agent=agents[0])
     replica = ReplicaFactory(agent=agents[0], pool=pools[1])
     ReplicaFactory(agent=agents[1], status="launching", instance_id="")
     command = Command.objects.create(agent=agents[2], target_mode="ondemand", priority=50)
+    endpoint = webhook_endpoint_create(client=client_obj, url="https://hooks.example.com/fleet",
+                                       events=["termination.notice", "agent.offline"])
+    delivery = webhook_endpoint_test(endpoint=endpoint)
+    token, _ = client_token_create(client=client_obj, name="fleet agents", scope="agent")
     return {
+        "webhook_id": str(endpoint.pk),
+        "delivery_id": str(delivery.pk),
+        "token_id": str(token.pk),
         "agent_id": str(agents[0].pk),
         "client_id": str(client_obj.pk),
         "replica_id": str(replica.pk),

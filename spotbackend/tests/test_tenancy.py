@@ -10,7 +10,10 @@ from django.apps import apps
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from agents.models import Agent, Command, Decision, Instance, Replica, Switch, TerminationEvent
-from clients.models import Client
+from clients.models import AuditEntry, Client, ClientToken
+from clients.services import client_token_create
+from notifications.models import Notification, WebhookEndpoint
+from notifications.services import webhook_endpoint_create, webhook_endpoint_test
 from agents.tests import payloads as P
 from agents.tests.factories import (
     AgentFactory,
@@ -77,7 +80,16 @@ def victim(client_obj):
     switch = SwitchFactory(agent=agent)
     notice = TerminationEventFactory(agent=agent)
     Decision.objects.create(client=client_obj, agent=agent, kind="expiry", action="expire_command", reason="victim's")
+    endpoint = webhook_endpoint_create(client=client_obj, url="https://hooks.example.com/victim",
+                                       events=["termination.notice"])
+    delivery = webhook_endpoint_test(endpoint=endpoint)
+    token, _ = client_token_create(client=client_obj, name="victim's agents", scope="agent")
+    AuditEntry.objects.create(client=client_obj, token_name="victim", action="agent.settings",
+                              created_at=notice.detected_at)
     return {
+        "webhook_id": str(endpoint.pk),
+        "delivery_id": str(delivery.pk),
+        "token_id": str(token.pk),
         "client_id": str(client_obj.pk),
         "agent_id": str(agent.pk),
         "command_id": str(command.pk),
@@ -111,7 +123,12 @@ def body_for(route: str, ids: dict) -> dict:
                      "pool_id": "t3.medium.us-east-1a", "status": "ready"},
         "create-emergency-replica": {"instance_id": instance_id},
         "status": {"status": "terminated"},
+        "webhooks": {"url": "https://hooks.example.com/intruder", "events": ["termination.notice"]},
+        "tokens": {"name": "intruder", "scope": "dashboard"},
+        "rotate": {"overlap_seconds": 60},
     }
+    if route.endswith("<str:webhook_id>"):
+        return {"url": "https://hooks.example.com/intruder", "enabled": False}
     return bodies.get(last, {})
 
 
@@ -119,7 +136,8 @@ def db_state(client) -> dict:
     """Row counts of every model, and every field of the first client's own rows."""
     state = {f"{m._meta.label}#count": m._default_manager.count() for m in apps.get_models()}
     state["client"] = sorted(map(repr, Client.objects.filter(pk=client.pk).values()))
-    for model in (Agent, Command, Replica, Instance, Switch, TerminationEvent, Decision):
+    for model in (Agent, Command, Replica, Instance, Switch, TerminationEvent, Decision, WebhookEndpoint,
+                  Notification, ClientToken, AuditEntry):
         field = "client" if any(f.name == "client" for f in model._meta.fields) else "agent__client"
         state[model._meta.label] = sorted(map(repr, model.objects.filter(**{field: client}).values()))
     return state
@@ -132,7 +150,8 @@ def test_every_api_route_is_walked():
     assert unscoped == set(UNSCOPED), "a route without an id must be reviewed and listed in UNSCOPED"
     for route, pattern in routes:
         assert view_methods(pattern), f"/{route}: no HTTP method found on its view"
-    known = {"client_id", "agent_id", "command_id", "instance_id", "replica_id", "switch_id", "event_id"}
+    known = {"client_id", "agent_id", "command_id", "instance_id", "replica_id", "switch_id", "event_id",
+             "webhook_id", "delivery_id", "token_id"}
     unknown = {(route, p) for route, _ in routes for p in path_params(route) if p not in known}
     assert not unknown, f"path parameters the tenancy walk cannot fill: {unknown}"
     walked = {c.values[0] for c in cases()}
@@ -151,6 +170,17 @@ def test_every_api_route_is_walked():
         "api/agents/<str:agent_id>/issue-switch-command",
         "api/agents/<str:agent_id>/heartbeat",
         "api/agents/<str:agent_id>",
+        "api/client/<str:client_id>/webhooks",
+        "api/client/<str:client_id>/webhooks/<str:webhook_id>",
+        "api/client/<str:client_id>/webhooks/<str:webhook_id>/rotate-secret",
+        "api/client/<str:client_id>/webhooks/<str:webhook_id>/test",
+        "api/client/<str:client_id>/webhooks/<str:webhook_id>/deliveries",
+        "api/client/<str:client_id>/webhooks/<str:webhook_id>/deliveries/<str:delivery_id>/redeliver",
+        "api/client/<str:client_id>/tokens",
+        "api/client/<str:client_id>/tokens/<str:token_id>",
+        "api/client/<str:client_id>/tokens/<str:token_id>/rotate",
+        "api/client/<str:client_id>/audit",
+        "api/client/<str:client_id>/events",
     ):
         assert expected in walked
 

@@ -1,6 +1,9 @@
 """The notification outbox (README "Notifications"): enqueue inside the event's transaction, publish
 after commit without ever failing the caller, deliver with backoff until NOTIFICATION_RETRY_HOURS,
-then mark failed with a system event. Every attempt is stored."""
+then mark failed with a system event. Every attempt is stored.
+
+The same outbox carries the deliveries to clients' own webhook endpoints (issue 20; docs/ARCHITECTURE.md
+"Webhooks"): their services are in notifications/services/webhooks.py, re-exported here."""
 import logging
 import time
 from datetime import datetime, timedelta
@@ -10,6 +13,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from notifications.http import url_redacted
 from notifications.models import Notification, NotificationAttempt, NotificationStatus
 
 logger = logging.getLogger(__name__)
@@ -75,16 +79,19 @@ def notification_publish(*, notification_id: int, countdown: int | None = None) 
 
 
 def _post(text: str) -> tuple[bool, int | None, str]:
+    """The operator's server-wide webhook. An error names only the URL's scheme and host: the path of
+    a Slack-style URL is its secret, and errors are stored and shown in the admin."""
     from agents.notifications import webhook_post
 
+    shown = url_redacted(settings.TERMINATION_NOTIFICATION_WEBHOOK)
     try:
         if not webhook_post(text=text):
             return False, None, "No webhook configured (TERMINATION_NOTIFICATION_WEBHOOK is empty)."
     except requests.HTTPError as exc:
         code = exc.response.status_code if exc.response is not None else None
-        return False, code, f"HTTP {code}: {exc.response.text[:500] if exc.response is not None else exc}"
+        return False, code, f"HTTP {code} from {shown}"
     except requests.RequestException as exc:
-        return False, None, f"{type(exc).__name__}: {exc}"[:2000]
+        return False, None, f"{type(exc).__name__} sending to {shown}"
     return True, 200, ""
 
 
@@ -100,7 +107,11 @@ def notification_deliver(*, notification_id: int, now: datetime | None = None) -
     ).update(next_attempt_at=now + CLAIM_LEASE)
     if not claimed:
         return {"id": notification_id, "status": "skipped"}  # sent, failed, not due or claimed elsewhere
-    notification = Notification.objects.get(pk=notification_id)
+    notification = Notification.objects.select_related("endpoint").get(pk=notification_id)
+    if notification.endpoint_id is not None:
+        from notifications.services.webhooks import endpoint_deliver
+
+        return endpoint_deliver(notification=notification, now=now)
     started = time.monotonic()
     ok, status_code, error = _post(notification.text)
     duration_ms = int((time.monotonic() - started) * 1000)
@@ -112,6 +123,7 @@ def notification_deliver(*, notification_id: int, now: datetime | None = None) -
                                            status_code=status_code, error=error, duration_ms=duration_ms)
         notification.attempts += 1
         notification.last_error = error
+        notification.last_status_code = status_code
         if ok:
             notification.status = NotificationStatus.SENT
             notification.sent_at = done
@@ -165,3 +177,29 @@ def notifications_retry_now(*, notification_ids, now: datetime | None = None) ->
         for pk in ids:
             transaction.on_commit(lambda pk=pk: notification_publish(notification_id=pk), robust=True)
     return len(ids)
+
+
+# The clients' webhook endpoints (imported last: that module uses the outbox above).
+from notifications.services.webhooks import (  # noqa: E402
+    ENDPOINT_RETRY_SCHEDULE,
+    ENDPOINTS_PER_CLIENT_MAX,
+    EndpointLimitReached,
+    InvalidInput,
+    endpoint_url_validate,
+    webhook_delivery_redeliver,
+    webhook_endpoint_create,
+    webhook_endpoint_delete,
+    webhook_endpoint_secret_rotate,
+    webhook_endpoint_test,
+    webhook_endpoint_update,
+    webhook_event_emit,
+    webhook_events_emit,
+)
+
+__all__ = [
+    "ENDPOINT_RETRY_SCHEDULE", "ENDPOINTS_PER_CLIENT_MAX", "EndpointLimitReached", "InvalidInput", "backoff_seconds",
+    "endpoint_url_validate", "notification_deliver", "notification_enqueue", "notification_publish",
+    "notifications_publish_due", "notifications_retry_now", "webhook_delivery_redeliver", "webhook_endpoint_create",
+    "webhook_endpoint_delete", "webhook_endpoint_secret_rotate", "webhook_endpoint_test", "webhook_endpoint_update",
+    "webhook_event_emit", "webhook_events_emit",
+]
