@@ -2,6 +2,7 @@
 dicts of values); the output serializers in agents/api/outputs.py render it. A missing or foreign
 object is a NotFoundError (404)."""
 from django.conf import settings
+from django.db.models import FilteredRelation, Q
 
 from agents import cache
 from agents.models import CONFIG_FIELDS, Agent, Command, CommandStatus, Replica
@@ -32,13 +33,15 @@ def agent_pending_command(*, client, agent_id) -> Command | None:
     pk = parse_uuid(agent_id)
     if pk is not None and cache.commands_none_known(pk, client.pk):
         return None
-    found = list(Command.objects.filter(agent_id=pk, agent__client=client, is_open=True,
-                                        status=CommandStatus.PENDING).select_related("agent")[:1]) if pk else []
-    if found:
-        return found[0]
-    agent_owned_values(client=client, agent_id=pk, fields=())
-    cache.commands_none_remember(pk, client.pk)
-    return None
+    pending = FilteredRelation("commands", condition=Q(commands__is_open=True, commands__status=CommandStatus.PENDING))
+    found = list(Agent.objects.filter(pk=pk, client=client).annotate(pending=pending)
+                 .values_list("pending__id", flat=True)[:1]) if pk else []
+    if not found:
+        raise NotFoundError("Agent not found.")
+    if found[0] is None:
+        cache.commands_none_remember(pk, client.pk)
+        return None
+    return Command.objects.select_related("agent").get(pk=found[0])
 
 
 def _config_from(agent_pk, values: dict) -> dict:

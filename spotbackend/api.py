@@ -26,7 +26,7 @@ def get_owned_or_404(queryset, object_id, *, label: str, for_update: bool = Fals
     obj = None
     if pk is not None:
         qs = queryset.filter(pk=pk)
-        obj = (qs.select_for_update() if for_update else qs).first()
+        obj = next(iter((qs.select_for_update() if for_update else qs)[:1]), None)
     if obj is None:
         raise NotFoundError(f"{label} not found.")
     return obj

@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from agents import cache
 from agents.models import Agent, AgentStatus, Instance, Mode
-from agents.selectors import agent_get_for_client
+from agents.selectors import agent_get_for_client, agent_owned_values
 from agents.services.instances import instance_primary_end, instance_primary_resume, instance_seen
 from agents.states import agent_status_after_heartbeat
 from spotbackend.api import parse_uuid
@@ -85,8 +85,11 @@ class _Buffer:
 _buffer = _Buffer()
 
 
+SIGNATURE_FIELDS = ("client_id", "instance_id", "status", "instance_type", "az", "current_mode")
+
+
 def _signature_fields(signature: tuple) -> dict:
-    return dict(zip(("client_id", "instance_id", "status", "instance_type", "az", "current_mode"), signature))
+    return dict(zip(SIGNATURE_FIELDS, signature))
 
 
 def heartbeats_flush() -> int:
@@ -125,7 +128,7 @@ def _flush_at_exit() -> None:
 
 
 def _signature(agent: Agent) -> tuple:
-    return (agent.client_id, agent.instance_id, agent.status, agent.instance_type, agent.az, agent.current_mode)
+    return tuple(getattr(agent, name) for name in SIGNATURE_FIELDS)
 
 
 def _reported_signature(client, payload: HeartbeatPayload) -> tuple | None:
@@ -163,11 +166,14 @@ def agent_heartbeat_record(*, client, agent_id, payload: HeartbeatPayload) -> st
     if buffering and reported is not None and pk is not None and cache.heartbeat_hint_get(pk) == reported:
         _buffer.add(pk, timezone.now(), payload, reported)
         return "primary"
+    if buffering:
+        row = Agent(**agent_owned_values(client=client, agent_id=agent_id, fields=SIGNATURE_FIELDS[1:]))
+        row.client_id = client.pk
+        if _only_time_changes(row, payload):
+            _buffer.add(row.pk, timezone.now(), payload, _signature(row))
+            cache.heartbeat_hint_set(row.pk, _signature(row))
+            return "primary"
     agent = agent_get_for_client(client=client, agent_id=agent_id)
-    if buffering and _only_time_changes(agent, payload):
-        _buffer.add(agent.pk, timezone.now(), payload, _signature(agent))
-        cache.heartbeat_hint_set(agent.pk, _signature(agent))
-        return "primary"
     outcome = agent_heartbeat(agent=agent, payload=payload)
     if outcome == "primary":
         cache.heartbeat_hint_set(agent.pk, _signature(agent))
