@@ -140,8 +140,6 @@ DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'spotbackend.sqlite3'}"),
 }
 DATABASES["default"]["CONN_MAX_AGE"] = env("CONN_MAX_AGE")
-# A ping before every request costs the hot path ~7 % (docs/PERFORMANCE.md); off by default.
-DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("DB_CONN_HEALTH_CHECKS", default=False)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.mysql":
     # Django's MySQL backend plus a connect circuit breaker (spotbackend/db/base.py).
     DATABASES["default"]["ENGINE"] = "spotbackend.db"

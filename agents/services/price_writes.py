@@ -2,15 +2,15 @@
 the report is answered, so the next call of any kind sees them (docs/ARCHITECTURE.md §8).
 
 Samples are unique per (pool, time), so writing a report twice adds nothing. Locks are taken in
-pool-id order, each latest price in its own single-row statement, so concurrent writers cannot
-deadlock (docs/ARCHITECTURE.md §6)."""
+pool-id order, the latest prices in their own statement after the samples commit, so concurrent
+writers cannot deadlock (agents/tests/test_pricing_concurrency.py)."""
 import time
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
 from django.db import OperationalError, connection, transaction
-from django.db.models import Q
+from django.db.models import Case, Q, Value, When
 
 from agents.models import OnDemandPriceSample, SpotPool, SpotPriceSample
 from agents.services.pools import pools_ensure
@@ -69,9 +69,12 @@ def price_facts_store(facts: PriceFacts) -> int:
                                          is_fallback=fallback, observed_at=facts.at)], ignore_conflicts=True)
 
     with_deadlock_retry(append)
-    # Reports arrive late or twice: a pool's latest price only moves forward in time. One single-row
-    # statement per pool, in pool-id order, each committed on its own (no row waits for another).
-    for pid, price in spot:
-        SpotPool.objects.filter(Q(latest_price_at__isnull=True) | Q(latest_price_at__lte=facts.at), pk=pid).update(
-            latest_price=price, latest_price_at=facts.at)
+    # Reports arrive late or twice: a pool's latest price only moves forward in time. One statement
+    # after the samples' commit (its row locks are taken in pool-id order, never while holding theirs).
+    if spot:
+        SpotPool.objects.filter(Q(latest_price_at__isnull=True) | Q(latest_price_at__lte=facts.at),
+                                pk__in=[pid for pid, _ in spot]).update(
+            latest_price=Case(*[When(pk=pid, then=Value(price)) for pid, price in spot],
+                              output_field=SpotPool._meta.get_field("latest_price")),
+            latest_price_at=facts.at)
     return len(spot)

@@ -1,10 +1,10 @@
 """The notifications app's services: the outbox (outbox.py) and the clients' webhook endpoints
 (webhooks.py, which uses the outbox), importable from here."""
+from notifications.services.publish import notification_publish  # noqa: F401
 from notifications.services.outbox import (  # noqa: F401
     backoff_seconds,
     notification_deliver,
     notification_enqueue,
-    notification_publish,
     notifications_publish_due,
     notifications_retry_now,
 )

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from notifications.http import url_redacted
 from notifications.models import Notification, NotificationAttempt, NotificationStatus
+from notifications.services.publish import notification_publish
 
 logger = logging.getLogger(__name__)
 
@@ -25,10 +26,6 @@ CLAIM_LEASE = timedelta(seconds=60)
 # A pending row overdue by this much was never published or its task was lost: the sweep re-sends it.
 SWEEP_GRACE = timedelta(seconds=30)
 SWEEP_BATCH = 500
-# After a failed publish this process leaves the broker alone for a while (the sweep sends the rows),
-# so a broker outage costs one request its connect timeout, not every request.
-PUBLISH_PAUSE_SECONDS = 30
-_publish_paused_until = 0.0
 
 
 def backoff_seconds(attempts: int) -> int:
@@ -50,31 +47,6 @@ def notification_enqueue(*, kind: str, text: str, client=None, client_id=None,
     )
     transaction.on_commit(lambda: notification_publish(notification_id=notification.pk), robust=True)
     return notification
-
-
-def notification_publish(*, notification_id: int, countdown: int | None = None) -> bool:
-    """Hand the delivery task to the broker. Never raises: with the broker down the row stays
-    unpublished and `notifications_publish_due` sends it later."""
-    from notifications.tasks import notification_deliver_task
-
-    global _publish_paused_until
-    if time.monotonic() < _publish_paused_until:
-        logger.warning("Notification %s not published (broker failed recently); the sweep will send it",
-                       notification_id)
-        return False
-    try:
-        # retry=False: a broker that is down fails at once instead of blocking the request.
-        notification_deliver_task.apply_async(args=(notification_id,), countdown=countdown, retry=False)
-    except Exception:  # any broker or transport error: the periodic sweep picks the row up
-        _publish_paused_until = time.monotonic() + PUBLISH_PAUSE_SECONDS
-        logger.warning("Notification %s not published (broker unavailable); the sweep will send it",
-                       notification_id, exc_info=True)
-        return False
-    try:
-        Notification.objects.filter(pk=notification_id).update(published_at=timezone.now())
-    except Exception:  # only bookkeeping; the task is already queued
-        logger.warning("Notification %s published but not marked", notification_id, exc_info=True)
-    return True
 
 
 def _post(text: str) -> tuple[bool, int | None, str]:

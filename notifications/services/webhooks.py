@@ -29,7 +29,7 @@ from notifications.models import (
     WebhookEndpoint,
     WebhookFormat,
 )
-from notifications.services.outbox import notification_publish
+from notifications.services.publish import notification_publish
 from spotbackend.exceptions import InvalidInput
 
 

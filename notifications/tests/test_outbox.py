@@ -11,6 +11,7 @@ from django.utils import timezone
 from agents.models import SystemEvent, TerminationEvent
 from agents.tests.factories import AgentFactory, SpotPoolFactory
 from notifications import services
+from notifications.services import outbox
 from notifications.models import Notification, NotificationAttempt
 from notifications.tasks import notification_deliver_task, notifications_publish_due_task
 from notifications.tests.listener import Listener
@@ -136,7 +137,7 @@ def test_the_task_queues_the_next_attempt_after_the_backoff(settings, published)
 
 def test_backoff_is_capped_and_spans_the_retry_window():
     assert [services.backoff_seconds(a) for a in (1, 2, 3, 4)] == [5, 10, 20, 40]
-    assert services.backoff_seconds(40) == services.BACKOFF_MAX_SECONDS
+    assert services.backoff_seconds(40) == outbox.BACKOFF_MAX_SECONDS
 
 
 def test_after_the_retry_window_failed_with_system_event_then_admin_retry_now(settings, published, admin_client):
@@ -203,7 +204,7 @@ def broker_at(settings, monkeypatch):
     """Point the real Celery app at a Redis URL of the test's choosing, and restore it afterwards."""
     from spotbackend.celery import app
 
-    monkeypatch.setattr(services, "_publish_paused_until", 0.0)
+    monkeypatch.setattr("notifications.services.publish._publish_paused_until", 0.0)
 
     saved = (app.conf.broker_url, app.conf.broker_transport_options)
 

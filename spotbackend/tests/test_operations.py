@@ -230,7 +230,7 @@ def test_operations_settings_are_documented():
     operations = (ROOT / "docs" / "OPERATIONS.md").read_text()
     for name in ["PORT", "SECRET_KEY", "ALLOWED_HOSTS", "CSRF_TRUSTED_ORIGINS", "SECURE_PROXY_SSL_HEADER",
                  "SECURE_SSL_REDIRECT", "SECURE_HSTS_SECONDS", "SECURE_HSTS_INCLUDE_SUBDOMAINS", "SECURE_HSTS_PRELOAD",
-                 "SECURE_COOKIES", "WEB_CONCURRENCY", "GUNICORN_GRACEFUL_TIMEOUT", "TEST_DATABASE_URL", "TEST_REDIS_URL",
+                 "SECURE_COOKIES", "WEB_CONCURRENCY", "TEST_DATABASE_URL", "TEST_REDIS_URL",
                  "SPOTBACKEND_VAR_DIR"]:
         assert name in env_example and name in readme and name in operations, name
     assert "../shared" not in readme
