@@ -4,6 +4,7 @@ from rest_framework.authentication import BaseAuthentication, get_authorization_
 from rest_framework.permissions import BasePermission
 
 from clients.services import client_get_by_token
+from spotbackend import logs
 
 
 class ClientTokenAuthentication(BaseAuthentication):
@@ -24,6 +25,7 @@ class ClientTokenAuthentication(BaseAuthentication):
             raise exceptions.AuthenticationFailed("Invalid token.")
         if not client.is_active:
             raise exceptions.PermissionDenied("Client is inactive.")
+        logs.bind_client(client)  # the client id on this call's log records
         return client, token
 
     def authenticate_header(self, request):
