@@ -261,7 +261,10 @@ CELERY_TIMEZONE = "UTC"
 CELERY_ENABLE_UTC = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# django-celery-beat's DatabaseScheduler behind a leader lock (one beat sends, even if two run) and a
+# per job+slot idempotency key (spotbackend/beat.py).
+CELERY_BEAT_SCHEDULER = "spotbackend.beat:LockedDatabaseScheduler"
+BEAT_LOCK_TTL = env.float("BEAT_LOCK_TTL", default=30.0)
 # Periodic tasks of the agents app live outside agents/tasks.py (which autodiscovery finds).
 CELERY_IMPORTS = ["agents.periodic"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
