@@ -9,7 +9,10 @@ bench imports it without Django.
         requests.get(f"{proxy.url}/health")
 """
 import os
+import re
 import shutil
+import sys
+import tempfile
 import signal
 import socket
 import subprocess
@@ -78,6 +81,21 @@ def check(conf: Path, prefix: Path) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=30)
 
 
+def check_production(directory: Path) -> subprocess.CompletedProcess:
+    """`nginx -t` of deploy/nginx/nginx.conf as shipped, with only its absolute paths moved into
+    `directory` and the compose service names (which nginx resolves at start) pointed at loopback."""
+    directory = Path(directory)
+    conf_dir = directory / "spotbackend"
+    conf_dir.mkdir(parents=True, exist_ok=True)
+    for name in ("nginx.conf", "http.conf", "proxy.conf"):
+        text = (HERE / name).read_text()
+        text = text.replace("/tmp/nginx", f"{directory}/nginx").replace("/etc/nginx/spotbackend/", f"{conf_dir}/")
+        text = re.sub(r"\bweb(-urgent)?:5000\b", "127.0.0.1:5000", text)
+        text = text.replace("listen 8080;", f"listen 127.0.0.1:{free_port()};")
+        (conf_dir / name).write_text(text)
+    return check(conf_dir / "nginx.conf", directory)
+
+
 class PrivateNginx:
     def __init__(self, directory: Path, *, web: list[str], urgent: list[str] | None = None, port: int | None = None,
                  **options):
@@ -139,3 +157,13 @@ class PrivateNginx:
 
     def __exit__(self, *exc):
         self.stop()
+
+
+if __name__ == "__main__":
+    # `python deploy/nginx/local.py --check` (CI): nginx -t of the production configuration.
+    if sys.argv[1:] != ["--check"]:
+        sys.exit("usage: python deploy/nginx/local.py --check")
+    with tempfile.TemporaryDirectory() as tmp:
+        result = check_production(Path(tmp))
+    sys.stderr.write(result.stderr)
+    sys.exit(result.returncode)
