@@ -26,7 +26,7 @@ NGINX_CANDIDATES = ("/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/local/ngin
 def nginx_binary() -> str:
     found = shutil.which("nginx") or next((p for p in NGINX_CANDIDATES if os.access(p, os.X_OK)), None)
     if not found:
-        raise FileNotFoundError("nginx is not installed (Debian: apt-get install nginx-light; `make test` does it)")
+        raise FileNotFoundError("nginx is not installed (Debian: apt-get install nginx; `make test` does it)")
     return found
 
 
