@@ -50,6 +50,17 @@ def access_log(proxy) -> dict:
     return entries
 
 
+def access_log_of(proxy, request_ids) -> dict:
+    """The access log once it holds every one of `request_ids` (nginx writes a line just after the
+    answer is sent, so the last lines may lag the answers a moment)."""
+    deadline = time.monotonic() + 10
+    while True:
+        log = access_log(proxy)
+        if all(rid in log for rid in request_ids) or time.monotonic() > deadline:
+            return log
+        time.sleep(0.05)  # polling interval; the deadline bounds the wait
+
+
 def served_by(entry) -> str:
     """The upstream that gave the answer (the last one tried)."""
     return entry["upstream"].split(",")[-1].strip().split(" : ")[-1].strip()
@@ -79,8 +90,8 @@ def test_a_host_killed_mid_load_loses_no_acknowledged_write(fleet):
     assert len(failed) <= load.agents
     # The agents' next calls are all answered, by the other host.
     assert after and all(c.status == 200 for c in after)
-    log = access_log(proxy)
-    assert all(served_by(log[c.request_id]) == b.addr for c in after), [log[c.request_id] for c in after[:5]]
+    log = access_log_of(proxy, [c.request_id for c in after])
+    assert all(served_by(log[c.request_id]) == b.addr for c in after), [log.get(c.request_id) for c in after[:5]]
     retried = [e for e in log.values() if "," in e["upstream"]]
     print(f"kill: {len(retried)} calls were retried by nginx on the other host")
     # No acknowledged write is lost.

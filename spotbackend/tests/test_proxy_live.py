@@ -66,7 +66,13 @@ def test_nginx_errors_are_json_and_the_request_id_reaches_the_app(one_host):
     assert r.status_code == 404 and len(made) == 32 and int(made, 16) >= 0
     app_ids = [json.loads(line).get("request_id") for line in host.log().splitlines() if line.startswith("{")]
     assert "trace-42" in app_ids and made in app_ids
-    proxy_ids = [json.loads(line)["request_id"] for line in proxy.access_log().splitlines()]
+    # nginx writes its access line once the answer is sent: it may come a moment after the answer.
+    deadline = time.monotonic() + 10
+    while True:
+        proxy_ids = [json.loads(line)["request_id"] for line in proxy.access_log().splitlines()]
+        if "trace-42" in proxy_ids and made in proxy_ids or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)  # polling interval; the deadline bounds the wait
     assert "trace-42" in proxy_ids and made in proxy_ids
 
 
@@ -160,8 +166,14 @@ def test_idle_and_slow_clients_against_nginx_do_not_starve_the_agents(one_host):
 
     with Attack(proxy.port, path):
         through_nginx = _heartbeats(proxy.url, client.token, agent_id, instance_id)
-    print(f"\nthrough nginx, {IDLE} idle + {SLOW} slow clients held: {through_nginx}")
+        # And a termination notice (the urgent route) meanwhile.
+        notice = requests.post(
+            f"{proxy.url}/api/agents/{agent_id}/termination-imminent", timeout=ANSWER_WITHIN,
+            headers={"Authorization": f"Bearer {client.token}"},
+            json={"instance_id": instance_id, "termination_time": "2026-11-26T19:25:57Z"})
+    print(f"\nthrough nginx, {IDLE} idle + {SLOW} slow clients held: {through_nginx}, notice {notice.status_code}")
     assert through_nginx == [200] * 8
+    assert notice.status_code == 200, notice.text
 
     # The same clients against gunicorn itself take its two threads: the heartbeats wait behind them.
     with Attack(host.port, path):
