@@ -12,9 +12,10 @@ editable in the admin) with two guards:
   `spotbackend:beat:slot:<job>:<slot>` (SET NX, kept a day), where the slot is the run's minute for a
   crontab job and its interval bucket (time // interval) for an interval job. A job already sent for
   that slot (a second beat during a lock hand-over, a restarted beat re-sending) is not sent again.
-  The key travels with the task in the `spotbackend_job_slot` header.
+  The key travels with the task in the `spotbackend_job_slot` header, and the worker skips a slot
+  that already ran to the end (spotbackend/jobs.py: a redelivered message, a re-send).
 
-Every scheduled job is idempotent besides (a worker that dies mid-task has it redelivered).
+Every scheduled job is idempotent besides (a worker that dies mid-task has it redelivered and run).
 This module imports no app."""
 import fcntl
 import logging
@@ -31,7 +32,7 @@ logger = logging.getLogger(__name__)
 
 LOCK_KEY = "spotbackend:beat:leader"
 SLOT_PREFIX = "spotbackend:beat:slot:"
-SLOT_HEADER = "spotbackend_job_slot"
+SLOT_HEADER = "spotbackend_job_slot"  # = spotbackend.jobs.SLOT_HEADER (the worker's side)
 SLOT_KEEP_SECONDS = 86400
 
 

@@ -7,7 +7,8 @@ from spotbackend import logs
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "spotbackend.settings")
 
-app = Celery("spotbackend")
+# Every task's base class: a scheduled job never runs twice for the same slot (spotbackend/jobs.py).
+app = Celery("spotbackend", task_cls="spotbackend.jobs:SlotOnceTask")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 # Task id and the enqueuing request's id on the task's log records; JSON lines in the worker and beat
