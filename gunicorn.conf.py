@@ -25,6 +25,11 @@ graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "5"))
 accesslog = "-"
 # Gunicorn's default access line plus the request id the app answered with (X-Request-ID; spotbackend/logs.py).
 access_log_format = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" %({x-request-id}o)s'
+if os.environ.get("LOG_FORMAT", "text").strip().lower() == "json":
+    # Gunicorn's own and access lines as JSON objects too, like the app's (spotbackend/logs.py).
+    from spotbackend.logs import gunicorn_logconfig
+
+    logconfig_dict = gunicorn_logconfig()
 
 # Gunicorn 25+ opens a control socket at $XDG_RUNTIME_DIR/gunicorn.ctl or ~/.gunicorn/gunicorn.ctl,
 # shared by every gunicorn of the user: a second one replaces (and on exit deletes) the first one's.

@@ -223,3 +223,55 @@ def sentry_init(*, dsn: str, environment: str, release: str, traces_sample_rate:
         before_send=_sentry_before_send,
     )
     return True
+
+
+# --- Gunicorn (gunicorn.conf.py with LOG_FORMAT=json) ------------------------------------------------
+
+
+def _gunicorn_access_formatter():
+    from pythonjsonlogger.json import JsonFormatter
+
+    class GunicornAccessJsonFormatter(JsonFormatter):
+        """One access line per request as JSON fields (gunicorn passes its atoms as the record's args)."""
+
+        FIELDS = {"remote_addr": "h", "method": "m", "path": "U", "query": "q", "status": "s",
+                  "bytes_sent": "B", "duration_ms": "M", "user_agent": "a", "request_id": "{x-request-id}o"}
+
+        def add_fields(self, log_record, record, message_dict):
+            super().add_fields(log_record, record, message_dict)
+            atoms = record.args if hasattr(record.args, "__getitem__") and not isinstance(record.args, tuple) else None
+            if atoms is not None:
+                for name, atom in self.FIELDS.items():
+                    value = atoms[atom]
+                    if name in ("status", "bytes_sent", "duration_ms"):
+                        try:
+                            value = int(value)
+                        except (TypeError, ValueError):
+                            pass
+                    log_record[name] = None if value == "-" else value
+
+    conf = json_formatter_config()
+    return GunicornAccessJsonFormatter(conf["fmt"], rename_fields=conf["rename_fields"], timestamp=conf["timestamp"])
+
+
+def gunicorn_logconfig() -> dict:
+    """gunicorn's `logconfig_dict` for LOG_FORMAT=json: its own lines (start, worker exits, errors) and
+    one access line per request (with the request id) as JSON, like the app's."""
+    return {
+        "root": {"level": "INFO", "handlers": []},
+        "loggers": {
+            "gunicorn.error": {"level": "INFO", "handlers": ["json_error"], "propagate": False,
+                               "qualname": "gunicorn.error"},
+            "gunicorn.access": {"level": "INFO", "handlers": ["json_access"], "propagate": False,
+                                "qualname": "gunicorn.access"},
+        },
+        "handlers": {
+            "json_error": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"},
+            "json_access": {"class": "logging.StreamHandler", "formatter": "json_access",
+                            "stream": "ext://sys.stdout"},
+        },
+        "formatters": {
+            "json": {"()": _json_formatter},
+            "json_access": {"()": _gunicorn_access_formatter},
+        },
+    }

@@ -223,3 +223,22 @@ def test_a_real_worker_logs_json_lines_with_the_task_id_and_the_enqueuing_reques
         log.close()
         with sender.connection_for_write() as conn:
             conn.default_channel.queue_delete(queue)
+
+
+def test_gunicorn_lines_are_json_too_with_the_request_id():
+    from gunicorn.glogging import SafeAtoms
+
+    config = logs.gunicorn_logconfig()
+    assert config["loggers"]["gunicorn.access"]["propagate"] is False
+    formatter = config["formatters"]["json_access"]["()"]()
+    atoms = SafeAtoms({"h": "10.0.0.7", "m": "POST", "U": "/api/agents/a1/heartbeat", "q": "", "s": "200",
+                       "B": "17", "M": "3", "a": "python-requests/2.31.0", "{x-request-id}o": "trace-9",
+                       "r": "POST /api/agents/a1/heartbeat HTTP/1.1"})
+    record = logging.LogRecord("gunicorn.access", logging.INFO, __file__, 1, '%(h)s "%(r)s" %(s)s', (atoms,), None)
+    doc = json.loads(formatter.format(record))
+    assert doc["request_id"] == "trace-9" and doc["status"] == 200 and doc["duration_ms"] == 3
+    assert doc["path"] == "/api/agents/a1/heartbeat" and doc["logger"] == "gunicorn.access"
+    assert doc["message"] == '10.0.0.7 "POST /api/agents/a1/heartbeat HTTP/1.1" 200'
+    error = json.loads(config["formatters"]["json"]["()"]().format(
+        logging.LogRecord("gunicorn.error", logging.INFO, __file__, 1, "Booting worker with pid: %s", (42,), None)))
+    assert error["message"] == "Booting worker with pid: 42" and error["level"] == "INFO"
