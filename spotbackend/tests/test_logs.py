@@ -242,3 +242,28 @@ def test_gunicorn_lines_are_json_too_with_the_request_id():
     error = json.loads(config["formatters"]["json"]["()"]().format(
         logging.LogRecord("gunicorn.error", logging.INFO, __file__, 1, "Booting worker with pid: %s", (42,), None)))
     assert error["message"] == "Booting worker with pid: 42" and error["level"] == "INFO"
+
+
+@pytest.mark.django_db(transaction=True)  # the notification is published at commit, inside the request
+def test_a_task_a_request_publishes_carries_the_request_id(settings):
+    from clients.tests.factories import ClientFactory
+
+    settings.TERMINATION_NOTIFICATION_WEBHOOK = "http://127.0.0.1:9/hook"  # nothing is delivered here
+    client_obj = ClientFactory()
+    agent = AgentFactory(client=client_obj, instance_id="i-0aaa1111", az="us-east-1a", current_mode="spot")
+    published = []
+
+    def grab(sender=None, headers=None, **kwargs):
+        published.append((sender, dict(headers or {})))
+
+    signals.before_task_publish.connect(grab, weak=False, dispatch_uid="test_logs.grab")
+    try:
+        response = bearer(client_obj).post(
+            f"/api/agents/{agent.pk}/termination-imminent", {"instance_id": "i-0aaa1111",
+                                                              "termination_time": "2026-11-26T19:25:57Z"},
+            format="json", HTTP_X_REQUEST_ID="notice-77")
+    finally:
+        signals.before_task_publish.disconnect(dispatch_uid="test_logs.grab")
+    assert response.status_code == 200, response.content
+    deliveries = [headers for sender, headers in published if sender == "notifications.deliver"]
+    assert deliveries and all(h[logs.TASK_HEADER] == "notice-77" for h in deliveries), published
