@@ -17,7 +17,8 @@ check:
 
 # The load benchmark (gunicorn + Celery on MariaDB and Redis beside the empty-view ceiling), then the
 # background jobs' timings, then the idle cost (CPU of web, worker and beat with 10,000 agents and no
-# traffic): docs/PERFORMANCE.md. BENCH_ARGS=--quick for a smoke run of the load benchmark.
+# traffic): docs/PERFORMANCE.md. BENCH_ARGS=--quick for a smoke run of the load benchmark,
+# BENCH_ARGS=--via-nginx to load both targets through nginx (deploy/nginx/; docs/OPERATIONS.md).
 bench:
 	scripts/bootstrap
 	$(VENV)/bin/python bench/load.py $(BENCH_ARGS)
@@ -25,8 +26,10 @@ bench:
 	$(VENV)/bin/python bench/idle.py
 
 # Per-call latency and query counts in-process (no HTTP): where a call's time goes; then what a
-# termination notice costs (statements, commits, CPU, time under the agent lock).
+# termination notice costs (statements, commits, CPU, time under the agent lock); then what one agent
+# costs each component (CPU, SQL, Redis; docs/SCALING.md).
 bench-inprocess:
 	scripts/bootstrap
 	$(VENV)/bin/python bench/run.py
 	$(VENV)/bin/python bench/notice.py
+	$(VENV)/bin/python bench/costs.py

@@ -19,10 +19,17 @@ timeout = 60
 graceful_timeout = 5
 accesslog = "-"
 # Long URLs and large headers reach Django, which answers JSON; beyond these maxima gunicorn refuses
-# (the proxy in front has the same limits and answers those refusals in JSON: deploy/nginx.conf).
+# (the proxy in front has the same limits and answers those refusals in JSON: deploy/nginx/).
 limit_request_line = 8190
 limit_request_fields = 200
 limit_request_field_size = 16384
+# Gunicorn's default access line plus the request id the app answered with (X-Request-ID; spotbackend/logs.py).
+access_log_format = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" %({x-request-id}o)s'
+if os.environ.get("LOG_FORMAT", "text").strip().lower() == "json":
+    # Gunicorn's own and access lines as JSON objects too, like the app's (spotbackend/logs.py).
+    from spotbackend.logs import gunicorn_logconfig
+
+    logconfig_dict = gunicorn_logconfig()
 
 # Gunicorn 25+ opens a control socket at $XDG_RUNTIME_DIR/gunicorn.ctl or ~/.gunicorn/gunicorn.ctl,
 # shared by every gunicorn of the user: a second one replaces (and on exit deletes) the first one's.

@@ -22,6 +22,11 @@ Every process it starts is stopped at the end by its process group, also on Ctrl
 Everything runs on 127.0.0.1.
 
     python bench/load.py [--quick] [--rounds 3] [--duration 15] [--warmup 60] [--levels a,b,c] [--no-burst]
+                         [--via-nginx]
+
+--via-nginx puts a private nginx with the production proxy settings (deploy/nginx/, generated config on
+a free loopback port, its own prefix, stopped by PID) in front of each target, ceiling and server alike:
+the load then measures what agents see behind the proxy (docs/OPERATIONS.md, "The proxy").
 """
 import argparse
 import array
@@ -971,6 +976,8 @@ def main() -> int:
                         help="the server's REDIS_URL is a closed port (Redis out) and no Celery runs")
     parser.add_argument("--ablate", default="",
                         help="mechanisms switched off in the server, comma-separated (bench/ablation.py)")
+    parser.add_argument("--via-nginx", action="store_true",
+                        help="a private nginx (deploy/nginx/) in front of each target, on free loopback ports")
     args = parser.parse_args()
     if args.quick:
         args.rounds, args.duration, args.warmup = 1, min(args.duration, 6.0), min(args.warmup, 5.0)
@@ -994,10 +1001,12 @@ def main() -> int:
     workdir = ROOT / "var" / "bench-load" / datetime.now().strftime("%Y%m%d-%H%M%S")
     workdir.mkdir(parents=True, exist_ok=True)
     stack = Stack(workdir)
+    proxies = {}  # target -> PrivateNginx (--via-nginx)
     db = args.db_name
     db_created = False
     redis_client = None
-    report = {"command": " ".join([Path(sys.argv[0]).as_posix()] + sys.argv[1:]), "levels": {}}
+    report = {"command": " ".join([Path(sys.argv[0]).as_posix()] + sys.argv[1:]), "levels": {},
+              "via_nginx": args.via_nginx}
     try:
         print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the start", flush=True)
         redis_client = fresh_stores(db=db, redis_url=args.redis_url)
@@ -1033,6 +1042,17 @@ def main() -> int:
         print(f"server on :{server_port} (gunicorn gthread 4x2; Celery worker + beat), ceiling on :{ceiling_port}; "
               f"logs in {workdir}", flush=True)
 
+        if args.via_nginx:
+            sys.path.insert(0, str(ROOT))
+            from deploy.nginx.local import PrivateNginx
+
+            for target, port in (("server", server_port), ("ceiling", ceiling_port)):
+                proxies[target] = PrivateNginx(workdir / f"nginx-{target}", web=[f"{HOST}:{port}"],
+                                               worker_connections=16384, keepalive=32).start()
+                wait_ready(proxies[target].port, stack)
+            server_port, ceiling_port = proxies["server"].port, proxies["ceiling"].port
+            print(f"through nginx (deploy/nginx/): server via :{server_port}, ceiling via :{ceiling_port}", flush=True)
+
         n_agents = max(LEVELS[lv]["agents"] for lv in levels + ([args.burst_load] if not args.no_burst else []))
         fleet = [Agent(i) for i in range(n_agents)]
         t0 = time.monotonic()
@@ -1047,6 +1067,7 @@ def main() -> int:
             stack.check_alive()
             spec = dict(spec, port=targets[target], token=token)
             groups = {name: proc.pid for name, proc, _ in stack.procs}
+            groups.update({f"nginx-{t}": proxy.proc.pid for t, proxy in proxies.items()})  # own process groups
             cpu0, wall0 = cpu_snapshot(groups), time.monotonic()
             results = run_parallel(spec, agents, args.procs)
             cpu1, wall = cpu_snapshot(groups), time.monotonic() - wall0
@@ -1116,6 +1137,8 @@ def main() -> int:
             Path(args.json).write_text(json.dumps(report, indent=2, default=str))
         return 0
     finally:
+        for proxy in proxies.values():
+            proxy.stop()
         stack.stop()
         if db_created:
             try:

@@ -8,6 +8,7 @@ from rest_framework.authentication import BaseAuthentication, get_authorization_
 from rest_framework.permissions import BasePermission
 
 from clients.services import token_authenticate
+from spotbackend import logs
 from spotbackend.throttling import TokenFailureThrottle
 
 
@@ -40,6 +41,7 @@ class ClientTokenAuthentication(BaseAuthentication):
             raise exceptions.AuthenticationFailed("Invalid token.")
         if not grant.client.is_active:
             raise exceptions.PermissionDenied("Client is inactive.")
+        logs.bind_client(grant.client)  # the client id on this call's log records
         return grant.client, grant
 
     def authenticate_header(self, request):

@@ -3,11 +3,17 @@ from pathlib import Path
 
 from celery import Celery
 
+from spotbackend import logs
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "spotbackend.settings")
 
-app = Celery("spotbackend")
+# Every task's base class: a scheduled job never runs twice for the same slot (spotbackend/jobs.py).
+app = Celery("spotbackend", task_cls="spotbackend.jobs:SlotOnceTask")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+# Task id and the enqueuing request's id on the task's log records; JSON lines in the worker and beat
+# too with LOG_FORMAT=json (spotbackend/logs.py).
+logs.connect_celery()
 
 
 @app.on_after_configure.connect

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import environ
 
+from spotbackend import logs as _logs
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(environ.Env().str("SPOTBACKEND_VAR_DIR", default=str(BASE_DIR / "var")))
 
@@ -98,6 +100,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Request id (X-Request-ID in and out) and the call's ids on every log record (spotbackend/logs.py).
+    "spotbackend.logs.RequestIdMiddleware",
     "spotbackend.middleware.DatabaseUnavailableMiddleware",
     "spotbackend.middleware.BodySizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -220,7 +224,10 @@ CELERY_TIMEZONE = "UTC"
 CELERY_ENABLE_UTC = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# django-celery-beat's DatabaseScheduler behind a leader lock (one beat sends, even if two run) and a
+# per job+slot idempotency key (spotbackend/beat.py).
+CELERY_BEAT_SCHEDULER = "spotbackend.beat:LockedDatabaseScheduler"
+BEAT_LOCK_TTL = env.float("BEAT_LOCK_TTL", default=30.0)
 # Periodic tasks of the agents app live outside agents/tasks.py (which autodiscovery finds).
 CELERY_IMPORTS = ["agents.periodic"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
@@ -270,13 +277,15 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
-}
+# Plain lines (`text`, the default) or one JSON object per line (`json`); every record carries the
+# request id, agent id, client id and Celery task id of its context (spotbackend/logs.py).
+LOG_FORMAT = env.str("LOG_FORMAT", default="text").strip().lower()
+LOGGING = _logs.logging_config(fmt=LOG_FORMAT, level=env("LOG_LEVEL", default="INFO"))
+# Errors to Sentry (Django and Celery integrations) when set; nowhere otherwise.
+SENTRY_DSN = env.str("SENTRY_DSN", default="")
+_logs.sentry_init(dsn=SENTRY_DSN, environment=env.str("SENTRY_ENVIRONMENT", default=""),
+                  release=env.str("SENTRY_RELEASE", default=""),
+                  traces_sample_rate=env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0))
 
 # --- Product settings (docs/ARCHITECTURE.md §7) ----------------------------------------------------
 TERMINATION_REPLICA_AUTO_CREATE = env("TERMINATION_REPLICA_AUTO_CREATE")

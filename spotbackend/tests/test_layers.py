@@ -26,7 +26,9 @@ def _imports(path: Path, known: set[str]) -> set[str]:
     out = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+            # `from package import module` imports the module (the package is already loading).
+            submodules = [f"{node.module}.{alias.name}" for alias in node.names]
+            names = [m for m in submodules if m in known] or [node.module]
         elif isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]
         else:
