@@ -45,3 +45,15 @@ def _write_json_error(sock, status_int, reason, mesg):
 
 # Workers are forked from the process that read this file, so they inherit the JSON error writer.
 util.write_error = _write_json_error
+
+
+# Metrics (spotbackend/metrics.py): every worker writes its counters under PROMETHEUS_MULTIPROC_DIR and
+# /metrics adds them up; set before any worker imports prometheus_client. A dead worker's live gauges go.
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(_var_dir / "prometheus"))
+Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True, exist_ok=True)
+
+
+def child_exit(server, worker):
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

@@ -15,6 +15,22 @@ class Job:
     every_hours: int | None = None
     every_seconds: int | None = None
 
+    @property
+    def interval_seconds(self) -> int:
+        """The longest gap between two scheduled runs (the health check and the job alert allow twice it)."""
+        if self.every_seconds is not None:
+            return self.every_seconds
+        if self.every_hours is not None:
+            return self.every_hours * 3600
+        minute, hour = self.crontab["minute"], self.crontab["hour"]
+        if hour != "*":
+            return 86400
+        if minute == "*":
+            return 60
+        if minute.startswith("*/"):
+            return int(minute[2:]) * 60
+        return 3600
+
 
 def scheduled_jobs() -> list[Job]:
     return [
@@ -54,6 +70,18 @@ def scheduled_jobs() -> list[Job]:
             task="notifications.publish_due",
             description="Re-send notifications never published (broker down at commit time) or whose retry was lost.",
             crontab={"minute": "*", "hour": "*"},
+        ),
+        Job(
+            name="Fleet metrics",
+            task="agents.tasks.agents_metrics_refresh",
+            description="Agents by status, stale agents and the newest heartbeat, for /metrics.",
+            every_seconds=60,
+        ),
+        Job(
+            name="Outbox metrics",
+            task="notifications.outbox_metrics_refresh",
+            description="Pending and failed notifications and the oldest pending one's age, for /metrics.",
+            every_seconds=60,
         ),
         Job(
             name="Price history retention",

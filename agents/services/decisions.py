@@ -6,6 +6,7 @@ from datetime import datetime
 
 from agents.models import Agent, Decision
 from spotbackend.db.rows import ModelRows
+from spotbackend.metrics import decisions_count
 
 # The name under which agent_lock(..., client_dry_run=client_dry_run_column()) reads the flag.
 DRY_RUN_COLUMN = "client_dry_run"
@@ -39,6 +40,7 @@ def decision_record(*, agent: Agent, kind: str, action: str, **inputs) -> Decisi
     """Store one decision (its inputs: decision_build)."""
     decision = decision_build(agent=agent, kind=kind, action=action, **inputs)
     decision.save(force_insert=True)
+    decisions_count([decision])
     return decision
 
 
@@ -46,6 +48,7 @@ def decisions_record(decisions: list[Decision]) -> list[Decision]:
     """Store several built decisions (decision_build) in one INSERT, in the order given (plain SQL:
     spotbackend/db/rows.py; every termination notice of a burst stores two)."""
     _decision_rows.insert(decisions)
+    decisions_count(decisions)
     return decisions
 
 

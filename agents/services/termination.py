@@ -54,6 +54,7 @@ from agents.services.termination_events import (
 )
 from agents.states import agent_status_transition, termination_event_transition
 from spotbackend.exceptions import NotFoundError
+from spotbackend.metrics import notice_handler
 from notifications.services import notification_enqueue
 
 # AWS reclaims a spot instance two minutes after the notice: the end when a notice names no time.
@@ -159,6 +160,7 @@ def _unknown_instance_termination(*, agent: Agent, instance_id: str) -> Terminat
                                instructions=UNKNOWN_INSTANCE_TEXT)
 
 
+@notice_handler("termination_notice")
 def termination_notice_handle(*, agent_id, notice: Notice, now: datetime | None = None) -> TerminationDecision:
     """Record the notice and decide, once per notice per instance (docs/ARCHITECTURE.md §4).
 
