@@ -2,15 +2,21 @@
 after commit without ever failing the caller, deliver with backoff until NOTIFICATION_RETRY_HOURS,
 then mark failed with a system event. Every attempt is stored."""
 import logging
+import os
+import queue
+import threading
 import time
 from datetime import datetime, timedelta
 
 import requests
 from django.conf import settings
-from django.db import transaction
+from django.db import connections, transaction
+from django.db import models
+from django.db.models import Min
 from django.utils import timezone
 
 from notifications.models import Notification, NotificationAttempt, NotificationStatus
+from spotbackend.metrics import NOTIFICATION_PUBLISHES
 
 logger = logging.getLogger(__name__)
 
@@ -45,8 +51,66 @@ def notification_enqueue(*, kind: str, text: str, client=None, client_id=None,
         next_attempt_at=now,
         retry_until=now + timedelta(hours=settings.NOTIFICATION_RETRY_HOURS), created_at=now,
     )
-    transaction.on_commit(lambda: notification_publish(notification_id=notification.pk), robust=True)
+    transaction.on_commit(lambda: notification_publish_after_commit(notification_id=notification.pk), robust=True)
     return notification
+
+
+class _BackgroundPublisher:
+    """One daemon thread per process that hands notifications to the broker, so that the request which
+    committed them never waits for a broker that is down or hung (its timeouts and the pause after a
+    failure apply here instead). A row it could not publish, or still had queued when the process
+    stopped, is sent by the outbox sweep (`notifications_publish_due`, every minute)."""
+
+    MAX_QUEUED = 10_000  # beyond this, rows are left to the sweep
+
+    def __init__(self):
+        self._pid = None
+        self._queue: queue.Queue | None = None
+        self._lock = threading.Lock()
+
+    def submit(self, notification_id: int) -> bool:
+        with self._lock:
+            if self._pid != os.getpid():  # first use in this (possibly forked) process
+                self._queue = queue.Queue(maxsize=self.MAX_QUEUED)
+                self._pid = os.getpid()
+                threading.Thread(target=self._run, args=(self._queue,), name="notification-publisher",
+                                 daemon=True).start()
+            q = self._queue
+        try:
+            q.put_nowait(notification_id)
+        except queue.Full:
+            logger.warning("Notification %s left to the sweep (publisher queue full)", notification_id)
+            return False
+        return True
+
+    def join(self) -> None:
+        """Wait until everything submitted so far was handled (tests, benchmarks)."""
+        q = self._queue
+        if q is not None and self._pid == os.getpid():
+            q.join()
+
+    def _run(self, q: queue.Queue) -> None:
+        while True:
+            notification_id = q.get()
+            try:
+                notification_publish(notification_id=notification_id)
+            except Exception:  # never let the thread die
+                logger.exception("Notification %s: publishing failed", notification_id)
+            finally:
+                connections.close_all()  # this thread's connection only; none is kept between rows
+                q.task_done()
+
+
+background_publisher = _BackgroundPublisher()
+
+
+def notification_publish_after_commit(*, notification_id: int) -> None:
+    """Publish a committed notification: from the background thread (NOTIFICATION_PUBLISH_BACKGROUND,
+    the default: the committing request never waits for the broker), else at once."""
+    if settings.NOTIFICATION_PUBLISH_BACKGROUND:
+        background_publisher.submit(notification_id)
+    else:
+        notification_publish(notification_id=notification_id)
 
 
 def notification_publish(*, notification_id: int, countdown: int | None = None) -> bool:
@@ -56,6 +120,7 @@ def notification_publish(*, notification_id: int, countdown: int | None = None) 
 
     global _publish_paused_until
     if time.monotonic() < _publish_paused_until:
+        NOTIFICATION_PUBLISHES.labels("skipped").inc()
         logger.warning("Notification %s not published (broker failed recently); the sweep will send it",
                        notification_id)
         return False
@@ -64,9 +129,11 @@ def notification_publish(*, notification_id: int, countdown: int | None = None) 
         notification_deliver_task.apply_async(args=(notification_id,), countdown=countdown, retry=False)
     except Exception:  # any broker or transport error: the periodic sweep picks the row up
         _publish_paused_until = time.monotonic() + PUBLISH_PAUSE_SECONDS
+        NOTIFICATION_PUBLISHES.labels("failed").inc()
         logger.warning("Notification %s not published (broker unavailable); the sweep will send it",
                        notification_id, exc_info=True)
         return False
+    NOTIFICATION_PUBLISHES.labels("published").inc()
     try:
         Notification.objects.filter(pk=notification_id).update(published_at=timezone.now())
     except Exception:  # only bookkeeping; the task is already queued
@@ -163,5 +230,23 @@ def notifications_retry_now(*, notification_ids, now: datetime | None = None) ->
             status=NotificationStatus.PENDING, next_attempt_at=now, retry_until=now, failed_at=None
         )
         for pk in ids:
-            transaction.on_commit(lambda pk=pk: notification_publish(notification_id=pk), robust=True)
+            transaction.on_commit(lambda pk=pk: notification_publish_after_commit(notification_id=pk), robust=True)
     return len(ids)
+
+
+def outbox_metrics_snapshot(*, now: datetime | None = None) -> dict:
+    """The outbox's gauges for /metrics: pending, failed, the oldest pending notification's age."""
+    from ops.services import snapshot_store
+
+    now = now or timezone.now()
+    counts = dict(Notification.objects.order_by().filter(status__in=[NotificationStatus.PENDING,
+                                                                      NotificationStatus.FAILED])
+                  .values_list("status").annotate(n=models.Count("pk")))
+    oldest = Notification.objects.filter(status=NotificationStatus.PENDING).aggregate(oldest=Min("created_at"))["oldest"]
+    values = {
+        "pending": counts.get(NotificationStatus.PENDING, 0),
+        "failed": counts.get(NotificationStatus.FAILED, 0),
+        "oldest_pending_age_seconds": max((now - oldest).total_seconds(), 0.0) if oldest else 0.0,
+    }
+    snapshot_store("outbox", [(f"notification_outbox_{k}", {}, v) for k, v in values.items()], now=now)
+    return values
