@@ -114,6 +114,7 @@ def broker_queue_length(queue: str | None = None) -> int:
 
     queue = queue or app.conf.task_default_queue
     with app.connection_for_read() as conn:
+        conn.ensure_connection(max_retries=0)  # one attempt: a broker that is down fails at once
         try:
             return conn.default_channel.queue_declare(queue=queue, passive=True).message_count
         except ChannelError:  # the queue was never declared: nothing waits in it
