@@ -102,16 +102,16 @@ def jobs_families():
     enabled = dict(PeriodicTask.objects.filter(task__in=list(jobs)).values_list("task", "enabled"))
     stats = {s.task: s for s in JobStat.objects.filter(task__in=list(jobs))}
     p = f"{NAMESPACE}_job"
-    runs = CounterMetricFamily(f"{p}_runs", "Runs of a scheduled job (all workers).", labels=["job"])
-    failures = CounterMetricFamily(f"{p}_failures", "Failed runs of a scheduled job.", labels=["job"])
-    duration = SummaryMetricFamily(f"{p}_duration_seconds", "Time a scheduled job's runs took.", labels=["job"])
-    last_duration = GaugeMetricFamily(f"{p}_last_duration_seconds", "Duration of the job's last run.", labels=["job"])
+    runs = CounterMetricFamily(f"{p}_runs", "Runs of a scheduled job (all workers).", labels=["task"])
+    failures = CounterMetricFamily(f"{p}_failures", "Failed runs of a scheduled job.", labels=["task"])
+    duration = SummaryMetricFamily(f"{p}_duration_seconds", "Time a scheduled job's runs took.", labels=["task"])
+    last_duration = GaugeMetricFamily(f"{p}_last_duration_seconds", "Duration of the job's last run.", labels=["task"])
     last_success = GaugeMetricFamily(f"{p}_last_success_timestamp_seconds",
-                                     "Unix time of the job's last successful run.", labels=["job"])
+                                     "Unix time of the job's last successful run.", labels=["task"])
     interval = GaugeMetricFamily(f"{p}_interval_seconds", "How often the job is scheduled (its longest gap).",
-                                 labels=["job"])
+                                 labels=["task"])
     is_enabled = GaugeMetricFamily(f"{p}_enabled", "1 when the job is enabled in beat's schedule (staff may "
-                                   "pause one in the admin).", labels=["job"])
+                                   "pause one in the admin).", labels=["task"])
     for task, job in jobs.items():
         interval.add_metric([task], job.interval_seconds)
         is_enabled.add_metric([task], 1 if enabled.get(task, True) else 0)

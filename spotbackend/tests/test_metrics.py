@@ -127,7 +127,7 @@ def test_fleet_and_outbox_gauges_come_from_their_periodic_tasks(scrape, client_o
     assert value(after, "spotbackend_notification_outbox_oldest_pending_age_seconds") >= 600
     assert value(after, "spotbackend_metrics_snapshot_timestamp_seconds", snapshot="agents") > 0
     # The two refreshes are scheduled jobs themselves: their runs are counted.
-    assert value(after, "spotbackend_job_runs_total", job="agents.tasks.agents_metrics_refresh") == 1
+    assert value(after, "spotbackend_job_runs_total", task="agents.tasks.agents_metrics_refresh") == 1
 
 
 @pytest.mark.django_db(transaction=True)
@@ -137,12 +137,12 @@ def test_scheduled_jobs_duration_last_success_and_failures(scrape, monkeypatch):
     task = "agents.periodic.replica_lifecycle_sweep"
     periodic.replica_lifecycle_sweep.apply().get()
     after_success = scrape()
-    assert value(after_success, "spotbackend_job_runs_total", job=task) == 1
-    assert value(after_success, "spotbackend_job_failures_total", job=task) == 0
-    assert value(after_success, "spotbackend_job_duration_seconds_count", job=task) == 1
-    assert value(after_success, "spotbackend_job_last_success_timestamp_seconds", job=task) == pytest.approx(
+    assert value(after_success, "spotbackend_job_runs_total", task=task) == 1
+    assert value(after_success, "spotbackend_job_failures_total", task=task) == 0
+    assert value(after_success, "spotbackend_job_duration_seconds_count", task=task) == 1
+    assert value(after_success, "spotbackend_job_last_success_timestamp_seconds", task=task) == pytest.approx(
         timezone.now().timestamp(), abs=60)
-    assert value(after_success, "spotbackend_job_interval_seconds", job=task) == 300
+    assert value(after_success, "spotbackend_job_interval_seconds", task=task) == 300
 
     def broken():
         raise RuntimeError("database went away")
@@ -150,10 +150,10 @@ def test_scheduled_jobs_duration_last_success_and_failures(scrape, monkeypatch):
     monkeypatch.setattr(periodic, "replicas_sweep", broken)
     periodic.replica_lifecycle_sweep.apply()
     after_failure = scrape()
-    assert value(after_failure, "spotbackend_job_runs_total", job=task) == 2
-    assert value(after_failure, "spotbackend_job_failures_total", job=task) == 1
-    assert value(after_failure, "spotbackend_job_last_success_timestamp_seconds", job=task) == \
-        value(after_success, "spotbackend_job_last_success_timestamp_seconds", job=task)
+    assert value(after_failure, "spotbackend_job_runs_total", task=task) == 2
+    assert value(after_failure, "spotbackend_job_failures_total", task=task) == 1
+    assert value(after_failure, "spotbackend_job_last_success_timestamp_seconds", task=task) == \
+        value(after_success, "spotbackend_job_last_success_timestamp_seconds", task=task)
     assert "database went away" in JobStat.objects.get(pk=task).last_error
 
 
