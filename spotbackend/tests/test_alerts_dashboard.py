@@ -28,9 +28,13 @@ def expressions():
 @pytest.fixture
 def exported(client, settings, transactional_db):
     """Every metric name /metrics serves once the periodic tasks have run."""
+    from django.utils import timezone
+
     from agents.tasks import agents_metrics_refresh
+    from agents.tests.factories import AgentFactory
     from notifications.tasks import outbox_metrics_refresh_task
 
+    AgentFactory(last_heartbeat_at=timezone.now())
     agents_metrics_refresh.apply().get()
     outbox_metrics_refresh_task.apply().get()
     settings.METRICS_TOKEN = TOKEN
