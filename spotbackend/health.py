@@ -199,10 +199,6 @@ def _probe(request, *, ok_status: str, bad_status: str) -> Response:
     return Response({"status": ok_status, **results, "time": timezone.now()})
 
 
-def _public(view):
-    return permission_classes([])(authentication_classes([])(view))
-
-
 @extend_schema(responses={200: HealthSerializer, 503: HealthSerializer}, auth=[])
 @api_view(["GET", "HEAD"])
 @authentication_classes([])

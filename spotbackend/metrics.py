@@ -70,13 +70,18 @@ NOTIFICATION_PUBLISHES = Counter(
 
 def notice_handler(kind: str):
     """Decorator for a notice's service function: counts it by the action of the decision it returns and
-    times it (NOTICES, NOTICE_DECISION_DURATION); a raise counts in NOTICE_ERRORS."""
+    times it (NOTICES, NOTICE_DECISION_DURATION). A failure counts in NOTICE_ERRORS; a domain error (the
+    agent is gone: a 4xx for the caller) does not."""
+    from spotbackend.exceptions import ApplicationError
+
     def decorate(fn):
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
             started = time.perf_counter()
             try:
                 result = fn(*args, **kwargs)
+            except ApplicationError:
+                raise
             except Exception:
                 NOTICE_ERRORS.labels(kind).inc()
                 raise

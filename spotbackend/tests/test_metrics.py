@@ -173,3 +173,34 @@ def test_a_failing_collector_leaves_the_others(scrape, monkeypatch):
     samples = scrape()
     assert value(samples, "spotbackend_metrics_collector_up", collector=broken.__qualname__) == 0
     assert any(k[0] == "spotbackend_celery_queue_length" for k in samples)
+
+
+def test_a_failing_notice_counts_as_an_error_a_gone_agent_does_not(scrape, api, client_obj, monkeypatch):
+    from agents.services import termination
+    from spotbackend.exceptions import NotFoundError
+
+    agent = AgentFactory(client=client_obj)
+    body = {"instance_id": agent.instance_id, "termination_time": "2025-01-01T00:02:00Z"}
+    url = f"/api/agents/{agent.pk}/termination-imminent"
+    route = "api/agents/<str:agent_id>/termination-imminent"
+    before = scrape()
+
+    def gone(**kwargs):
+        raise NotFoundError("Agent not found.")
+
+    monkeypatch.setattr(termination, "_termination_first", gone)
+    assert api.post(url, body, format="json").status_code == 404
+
+    def broken(**kwargs):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(termination, "_termination_first", broken)
+    api.raise_request_exception = False
+    r = api.post(url, body, format="json")
+    assert r.status_code == 500 and r.json()["success"] is False
+    after = scrape()
+    assert value(after, "spotbackend_notice_errors_total", kind="termination_notice") - \
+        value(before, "spotbackend_notice_errors_total", kind="termination_notice") == 1
+    for status in ("404", "500"):
+        assert value(after, "spotbackend_http_requests_total", route=route, method="POST", status=status) - \
+            value(before, "spotbackend_http_requests_total", route=route, method="POST", status=status) == 1
