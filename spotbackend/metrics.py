@@ -178,7 +178,10 @@ def metrics_view(request):
     if request.method not in ("GET", "HEAD"):
         return JsonResponse({"success": False, "error": f'Method "{request.method}" not allowed.'}, status=405,
                             headers={"Allow": "GET, HEAD"})
-    return HttpResponse(scrape(), content_type=CONTENT_TYPE_LATEST)
+    body = scrape()
+    response = HttpResponse(b"" if request.method == "HEAD" else body, content_type=CONTENT_TYPE_LATEST)
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 class MetricsMiddleware:

@@ -187,3 +187,25 @@ def test_https_redirect_spares_the_probes(settings, client):
     settings.SECURE_SSL_REDIRECT = True
     for path in ("/health", "/health/live", "/health/ready"):
         assert client.get(path).status_code == 200, path
+
+
+def test_other_methods_get_a_json_405(client):
+    for path in ("/health", "/health/live", "/health/ready"):
+        r = client.post(path, data="{}", content_type="application/json")
+        assert r.status_code == 405 and r.json()["success"] is False, path
+
+
+def test_the_probe_and_metrics_modules_import_no_app():
+    """spotbackend/ imports no app at module level: apps register their checks and collectors."""
+    import ast
+    from pathlib import Path
+
+    from django.conf import settings
+
+    apps = {"agents", "clients", "savings", "cleanup", "notifications", "ops"}
+    for name in ("health.py", "metrics.py", "schedule.py", "views.py"):
+        tree = ast.parse((Path(settings.BASE_DIR) / "spotbackend" / name).read_text())
+        for node in tree.body:
+            modules = [node.module] if isinstance(node, ast.ImportFrom) and node.module else (
+                [a.name for a in node.names] if isinstance(node, ast.Import) else [])
+            assert not {m.split(".")[0] for m in modules} & apps, (name, modules)

@@ -50,6 +50,8 @@ def test_off_without_a_token_and_hidden_from_others(client, settings):
         assert b"spotbackend_" not in r.content
     r = client.post("/metrics", HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
     assert r.status_code == 405 and r.json()["success"] is False
+    head = client.head("/metrics", HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
+    assert head.status_code == 200 and head.content == b""
     assert client.get("/metrics", HTTP_AUTHORIZATION=f"Bearer {TOKEN}").status_code == 200
 
 
