@@ -11,8 +11,7 @@ from datetime import datetime, timedelta
 import requests
 from django.conf import settings
 from django.db import connections, transaction
-from django.db import models
-from django.db.models import Min
+from django.db.models import Count, Min
 from django.utils import timezone
 
 from notifications.models import Notification, NotificationAttempt, NotificationStatus
@@ -241,7 +240,7 @@ def outbox_metrics_snapshot(*, now: datetime | None = None) -> dict:
     now = now or timezone.now()
     counts = dict(Notification.objects.order_by().filter(status__in=[NotificationStatus.PENDING,
                                                                       NotificationStatus.FAILED])
-                  .values_list("status").annotate(n=models.Count("pk")))
+                  .values_list("status").annotate(n=Count("pk")))
     oldest = Notification.objects.filter(status=NotificationStatus.PENDING).aggregate(oldest=Min("created_at"))["oldest"]
     values = {
         "pending": counts.get(NotificationStatus.PENDING, 0),
