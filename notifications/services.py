@@ -241,7 +241,8 @@ def outbox_metrics_snapshot(*, now: datetime | None = None) -> dict:
     counts = dict(Notification.objects.order_by().filter(status__in=[NotificationStatus.PENDING,
                                                                       NotificationStatus.FAILED])
                   .values_list("status").annotate(n=Count("pk")))
-    oldest = Notification.objects.filter(status=NotificationStatus.PENDING).aggregate(oldest=Min("created_at"))["oldest"]
+    pending = Notification.objects.filter(status=NotificationStatus.PENDING)
+    oldest = pending.aggregate(oldest=Min("created_at"))["oldest"]
     values = {
         "pending": counts.get(NotificationStatus.PENDING, 0),
         "failed": counts.get(NotificationStatus.FAILED, 0),

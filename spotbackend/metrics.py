@@ -1,8 +1,9 @@
 """Prometheus metrics (docs/OPERATIONS.md, "Health and metrics"): every metric the server exports is
 declared in this module, under the `spotbackend_` prefix, with bounded labels.
 
-Adding one is two lines: declare it here (`Counter`, `Gauge`, `Histogram` with `namespace=NAMESPACE`),
-then `.labels(...).inc()` / `.observe()` where it happens. Values that come from the database (the fleet,
+Adding one is two lines: declare it here (`Counter`, `Histogram`, or `Gauge` with a `multiprocess_mode`
+such as "livesum", each with `namespace=NAMESPACE, registry=REGISTRY`), then `.labels(...).inc()` /
+`.observe()` / `.set()` where it happens. Values that come from the database (the fleet,
 the outbox, the scheduled jobs) are computed by periodic tasks or read at scrape time by a collector that
 an app registers with `register_collector` (this package imports no app).
 
@@ -60,11 +61,13 @@ NOTICE_ERRORS = Counter(
     ["kind"], namespace=NAMESPACE, registry=REGISTRY,
 )
 DECISIONS = Counter(
-    "decisions", "Automatic decisions recorded, by kind and action.", ["kind", "action"], namespace=NAMESPACE, registry=REGISTRY,
+    "decisions", "Automatic decisions recorded, by kind and action.", ["kind", "action"],
+    namespace=NAMESPACE, registry=REGISTRY,
 )
 NOTIFICATION_PUBLISHES = Counter(
     "notification_publishes", "Attempts to hand a notification's delivery to the broker, by outcome "
-    "(published, failed, skipped: the broker failed recently).", ["outcome"], namespace=NAMESPACE, registry=REGISTRY,
+    "(published, failed, skipped: the broker failed recently).", ["outcome"],
+    namespace=NAMESPACE, registry=REGISTRY,
 )
 
 
