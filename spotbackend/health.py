@@ -11,9 +11,9 @@ Redis, the Celery broker and the scheduled jobs only accelerate or run later: a 
 host out of rotation. HEAD checks the database only.
 
 Every check runs in its own daemon thread and the probe waits for it at most HEALTH_CHECK_TIMEOUT
-seconds (the checks run side by side: a probe never waits longer than that, whatever hangs). A check
-still stuck from an earlier probe is not started again; it counts as failed until it returns, so a hung
-dependency holds at most one thread per check and process.
+seconds (the checks run side by side: a probe never waits longer than that, whatever hangs). Concurrent
+probes share the check in flight rather than start their own, so a hung dependency holds at most one
+thread per check and process.
 
 Apps add their own non-critical checks with `register_check` (e.g. the scheduled jobs, ops/apps.py):
 this package imports no app.
@@ -37,35 +37,36 @@ logger = logging.getLogger(__name__)
 OK, DEGRADED, UNAVAILABLE = "ok", "degraded", "unavailable"
 CHECK = [OK, DEGRADED, UNAVAILABLE]
 
-_TIMED_OUT = object()
-_running: dict[str, threading.Thread] = {}
+_running: dict[str, tuple[threading.Thread, dict]] = {}
 _running_lock = threading.Lock()
 
 
 def call_with_timeout(name: str, fn: Callable[[], object], timeout: float):
     """fn() in a daemon thread, waited for at most `timeout` seconds. Returns its result, or raises
-    TimeoutError (it did not finish in time, or the same check is still stuck from an earlier call) or
-    whatever fn raised. Database connections the thread opened are closed when fn returns."""
-    box: dict = {}
-
-    def run():
-        try:
-            box["result"] = fn()
-        except BaseException as exc:  # handed to the caller
-            box["error"] = exc
-        finally:
-            connections.close_all()  # only this thread's connections
-            with _running_lock:
-                if _running.get(name) is threading.current_thread():
-                    del _running[name]
-
+    TimeoutError (no answer in time) or whatever fn raised. One call per name at a time: a caller that
+    finds the same check in flight (a concurrent probe, or one stuck from an earlier probe) waits for that
+    one, within its own timeout, instead of starting another. Database connections the thread opened are
+    closed when fn returns."""
     with _running_lock:
-        previous = _running.get(name)
-        if previous is not None and previous.is_alive():
-            raise TimeoutError(f"{name}: the previous check has not returned yet")
-        thread = threading.Thread(target=run, name=f"check-{name}", daemon=True)
-        _running[name] = thread
-    thread.start()
+        running = _running.get(name)
+        if running is None or not running[0].is_alive():
+            box: dict = {}
+
+            def run():
+                try:
+                    box["result"] = fn()
+                except BaseException as exc:  # handed to the callers
+                    box["error"] = exc
+                finally:
+                    connections.close_all()  # only this thread's connections
+                    with _running_lock:
+                        if _running.get(name, (None,))[0] is threading.current_thread():
+                            del _running[name]
+
+            running = (threading.Thread(target=run, name=f"check-{name}", daemon=True), box)
+            _running[name] = running
+            running[0].start()
+    thread, box = running
     thread.join(timeout)
     if thread.is_alive():
         raise TimeoutError(f"{name}: no answer within {timeout} s")
@@ -77,7 +78,7 @@ def call_with_timeout(name: str, fn: Callable[[], object], timeout: float):
 def checks_in_flight() -> list[threading.Thread]:
     """The check threads still running (e.g. stuck on a hung dependency until its socket timeout)."""
     with _running_lock:
-        return [t for t in _running.values() if t.is_alive()]
+        return [t for t, _ in _running.values() if t.is_alive()]
 
 
 # --- the checks -------------------------------------------------------------------------------------

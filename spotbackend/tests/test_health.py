@@ -111,7 +111,7 @@ def test_a_check_that_never_returns_does_not_hold_the_probe(client, settings, mo
         r = client.get("/health")
         assert r.status_code == 200 and r.json()["slow"] == "degraded"
         assert any(t.name == "check-slow" for t in health.checks_in_flight())  # still blocked
-        # Probed again while the first one is stuck: no second thread, still degraded.
+        # Probed again while the first one is stuck: it waits for that one (no second thread), still degraded.
         assert client.get("/health").json()["slow"] == "degraded"
         assert sum(t.name == "check-slow" for t in health.checks_in_flight()) == 1
     finally:
@@ -209,3 +209,46 @@ def test_the_probe_and_metrics_modules_import_no_app():
             modules = [node.module] if isinstance(node, ast.ImportFrom) and node.module else (
                 [a.name for a in node.names] if isinstance(node, ast.Import) else [])
             assert not {m.split(".")[0] for m in modules} & apps, (name, modules)
+
+
+def test_a_check_in_flight_is_shared_not_started_twice():
+    calls, gate, entered = [], threading.Event(), threading.Event()
+
+    def check():
+        calls.append(threading.current_thread().name)
+        entered.set()
+        assert gate.wait(30)
+        return "answer"
+
+    first = []
+    t = threading.Thread(target=lambda: first.append(health.call_with_timeout("shared", check, 30)))
+    t.start()
+    try:
+        assert entered.wait(30)
+        with pytest.raises(TimeoutError):  # waits for the one in flight, within its own timeout
+            health.call_with_timeout("shared", check, 0.1)
+        assert calls == ["check-shared"]
+    finally:
+        gate.set()
+        t.join(30)
+    assert first == ["answer"]
+    assert health.call_with_timeout("shared", check, 30) == "answer" and len(calls) == 2  # a new one later
+
+
+def test_concurrent_probes_all_answer_200(settings):
+    """Several load balancers probing at once: every probe gets the database's answer (a probe that
+    found the check in flight used to count it as failed: 503)."""
+    from django.test import Client
+
+    settings.REDIS_URL = ""
+    results = []
+
+    def probe():
+        results.append(Client().get("/health/ready").status_code)
+
+    threads = [threading.Thread(target=probe) for _ in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert results == [200] * 12
