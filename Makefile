@@ -3,7 +3,7 @@
 # `make bench`: load benchmark against the empty-view ceiling, background jobs, idle cost (docs/PERFORMANCE.md).
 VENV ?= .venv
 
-.PHONY: run test bench bench-inprocess check
+.PHONY: run test bench bench-inprocess check check-alerts
 
 run:
 	scripts/run
@@ -14,6 +14,13 @@ test:
 check:
 	scripts/bootstrap --dev
 	DEBUG=true $(VENV)/bin/python manage.py makemigrations --check --dry-run
+
+# The Prometheus alert rules and scrape example (deploy/prometheus/): syntax, then the rules' unit tests.
+# promtool comes with Debian's `prometheus` package (.ci/run installs it).
+check-alerts:
+	promtool check rules deploy/prometheus/alerts.yml
+	promtool test rules deploy/prometheus/alerts_test.yml
+	promtool check config --syntax-only deploy/prometheus/prometheus.yml
 
 # The load benchmark (gunicorn + Celery on MariaDB and Redis beside the empty-view ceiling), then the
 # background jobs' timings, then the idle cost (CPU of web, worker and beat with 10,000 agents and no

@@ -59,3 +59,10 @@ def _fresh_process_state(settings):
 def redis_url() -> str:
     """The Redis every Redis-backed test uses: TEST_REDIS_URL (`make test` starts one when it is down)."""
     return TEST_REDIS_URL
+
+
+@pytest.fixture(autouse=True)
+def _publish_notifications_inline(settings):
+    """Tests see a notification handed to the broker by the committing thread (the background publisher
+    is tested on its own, notifications/tests/test_publish_background.py)."""
+    settings.NOTIFICATION_PUBLISH_BACKGROUND = False

@@ -2,7 +2,7 @@
 benchmarks): gunicorn reads ./gunicorn.conf.py from the working directory (or `-c gunicorn.conf.py`).
 Command-line flags still override these. Environment overrides: PORT, WEB_CONCURRENCY, GUNICORN_THREADS.
 
-In production gunicorn runs behind a buffering reverse proxy (deploy/nginx.conf), which holds the
+In production gunicorn runs behind a buffering reverse proxy (deploy/nginx/), which holds the
 agents' slow or idle connections, limits request sizes and answers its own errors in JSON; gunicorn's
 few threads only ever see whole requests (docs/OPERATIONS.md)."""
 import os
@@ -35,3 +35,14 @@ if os.environ.get("LOG_FORMAT", "text").strip().lower() == "json":
 # shared by every gunicorn of the user: a second one replaces (and on exit deletes) the first one's.
 # Ours lives in this instance's var directory (`gunicornc -s var/gunicorn.ctl`).
 control_socket = str(_var_dir / "gunicorn.ctl")
+
+# Metrics (spotbackend/metrics.py): every worker writes its counters under PROMETHEUS_MULTIPROC_DIR and
+# /metrics adds them up; set before any worker imports prometheus_client. A dead worker's live gauges go.
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(_var_dir / "prometheus"))
+Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True, exist_ok=True)
+
+
+def child_exit(server, worker):
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

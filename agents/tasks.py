@@ -11,3 +11,11 @@ def webhook_notify(text: str) -> dict:
     with transaction.atomic():
         notification = notification_enqueue(kind="legacy", text=text)
     return {"notification_id": notification.pk if notification else None}
+
+
+@shared_task(name="agents.tasks.agents_metrics_refresh", ignore_result=True)
+def agents_metrics_refresh() -> dict:
+    """Scheduled every minute: the fleet's gauges for /metrics (agents by status, stale, newest heartbeat)."""
+    from agents.services.fleet_metrics import agents_metrics_snapshot
+
+    return agents_metrics_snapshot()

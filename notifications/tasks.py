@@ -17,3 +17,11 @@ def notification_deliver_task(notification_id: int) -> dict:
 def notifications_publish_due_task() -> dict:
     """Scheduled every minute: re-send what was never published or whose retry was lost."""
     return {"published": notifications_publish_due()}
+
+
+@shared_task(name="notifications.outbox_metrics_refresh", ignore_result=True)
+def outbox_metrics_refresh_task() -> dict:
+    """Scheduled every minute: the outbox's gauges for /metrics."""
+    from notifications.services import outbox_metrics_snapshot
+
+    return outbox_metrics_snapshot()

@@ -13,6 +13,23 @@ class Job:
     description: str
     crontab: dict | None = None  # minute/hour fields, UTC
     every_hours: int | None = None
+    every_seconds: int | None = None
+
+    @property
+    def interval_seconds(self) -> int:
+        """The longest gap between two scheduled runs (the health check and the job alert allow twice it)."""
+        if self.every_seconds is not None:
+            return self.every_seconds
+        if self.every_hours is not None:
+            return self.every_hours * 3600
+        minute, hour = self.crontab["minute"], self.crontab["hour"]
+        if hour != "*":
+            return 86400
+        if minute == "*":
+            return 60
+        if minute.startswith("*/"):
+            return int(minute[2:]) * 60
+        return 3600
 
 
 def scheduled_jobs() -> list[Job]:
@@ -49,6 +66,18 @@ def scheduled_jobs() -> list[Job]:
             crontab={"minute": "*", "hour": "*"},
         ),
         Job(
+            name="Fleet metrics",
+            task="agents.tasks.agents_metrics_refresh",
+            description="Agents by status, stale agents and the newest heartbeat, for /metrics.",
+            every_seconds=60,
+        ),
+        Job(
+            name="Outbox metrics",
+            task="notifications.outbox_metrics_refresh",
+            description="Pending and failed notifications and the oldest pending one's age, for /metrics.",
+            every_seconds=60,
+        ),
+        Job(
             name="Price history retention",
             task="agents.periodic.price_history_retention",
             description="Delete spot/on-demand price samples older than their retention, keeping each "
@@ -74,6 +103,10 @@ def periodic_tasks_sync(*, using: str = "default") -> list[str]:
             crontab, _ = CrontabSchedule.objects.using(using).get_or_create(
                 minute=job.crontab["minute"], hour=job.crontab["hour"], day_of_week="*", day_of_month="*",
                 month_of_year="*", timezone="UTC",
+            )
+        elif job.every_seconds is not None:
+            interval, _ = IntervalSchedule.objects.using(using).get_or_create(
+                every=job.every_seconds, period=IntervalSchedule.SECONDS
             )
         else:
             interval, _ = IntervalSchedule.objects.using(using).get_or_create(

@@ -273,7 +273,7 @@ SPECTACULAR_SETTINGS = {
         "CommandStatusEnum": "agents.models.CommandStatus",
         "ReportedStatusEnum": "agents.api.serializers.REPORTED_STATUSES",
         "NewReplicaStatusEnum": "agents.api.replicas.NEW_REPLICA_STATUSES",
-        "HealthCheckEnum": "spotbackend.views.CHECK",
+        "HealthCheckEnum": "spotbackend.health.CHECK",
     },
 }
 
@@ -319,3 +319,16 @@ MARKET_EVIDENCE_QUORUM = env("MARKET_EVIDENCE_QUORUM")
 COMMAND_DELIVERY_TIMEOUT = env("COMMAND_DELIVERY_TIMEOUT")
 # A replica still launching/syncing (or promoting after its switch closed) this long is ended (issue 9).
 REPLICA_STUCK_MINUTES = env("REPLICA_STUCK_MINUTES")
+
+# --- Health and metrics (docs/OPERATIONS.md "Health and metrics") ---------------------------------
+# Each health check (database, Redis, broker, jobs) and each metrics collector waits at most this long.
+HEALTH_CHECK_TIMEOUT = env.float("HEALTH_CHECK_TIMEOUT", default=1.0)
+METRICS_COLLECT_TIMEOUT = env.float("METRICS_COLLECT_TIMEOUT", default=2.0)
+# /metrics answers only `Authorization: Bearer <METRICS_TOKEN>`; empty: /metrics is off (404).
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+# Notifications are handed to the broker by a background thread after commit (a request never waits
+# for the broker); false: by the committing thread itself, within the broker's timeouts.
+NOTIFICATION_PUBLISH_BACKGROUND = env.bool("NOTIFICATION_PUBLISH_BACKGROUND", default=True)
+INSTALLED_APPS.append("ops")  # scheduled jobs' bookkeeping and the metric snapshots
+MIDDLEWARE.insert(0, "spotbackend.metrics.MetricsMiddleware")  # first: times all of a request
+SECURE_REDIRECT_EXEMPT.append(r"^health/(live|ready)$")

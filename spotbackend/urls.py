@@ -4,13 +4,17 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 
 import spotbackend.schema  # noqa: F401  (registers the schema extensions)
 from spotbackend.throttling import admin_login
-from spotbackend.views import health
+from spotbackend.health import health, health_live, health_ready
+from spotbackend.metrics import metrics_view
 
 # The schema and its two viewers are public; the viewers load only this server's static files.
 PUBLIC = {"authentication_classes": [], "permission_classes": []}
 
 urlpatterns = [
     path("health", health, name="health"),
+    path("health/live", health_live, name="health-live"),
+    path("health/ready", health_ready, name="health-ready"),
+    path("metrics", metrics_view, name="metrics"),  # Bearer METRICS_TOKEN only
     # The agents' routes first: they carry ~97 % of the traffic, and resolving walks the list in order.
     path("api/", include("agents.api.urls")),
     path("admin/login/", admin_login),  # admin.site.login with failed-login throttling

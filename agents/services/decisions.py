@@ -7,6 +7,7 @@ from datetime import datetime
 from django.db.models import OuterRef, Subquery
 
 from agents.models import Agent, Decision
+from spotbackend.metrics import decisions_count
 
 # The name under which agent_lock(..., client_dry_run=client_dry_run_column()) reads the flag.
 DRY_RUN_COLUMN = "client_dry_run"
@@ -35,12 +36,15 @@ def decision_record(*, agent: Agent, kind: str, action: str, **inputs) -> Decisi
     """Store one decision (its inputs: decision_build)."""
     decision = decision_build(agent=agent, kind=kind, action=action, **inputs)
     decision.save(force_insert=True)
+    decisions_count([decision])
     return decision
 
 
 def decisions_record(decisions: list[Decision]) -> list[Decision]:
     """Store several built decisions (decision_build) in one INSERT, in the order given."""
-    return Decision.objects.bulk_create(decisions)
+    Decision.objects.bulk_create(decisions)
+    decisions_count(decisions)
+    return decisions
 
 
 def decision_build(

@@ -25,6 +25,7 @@ from agents.services.termination_events import (
     termination_event_seen_again,
 )
 from agents.states import termination_event_transition
+from spotbackend.metrics import notice_handler
 
 # Decision names stored in TerminationEvent.metadata["action"].
 SWITCH = "switch"
@@ -41,6 +42,7 @@ class RebalanceDecision:
     command_id: str = ""
 
 
+@notice_handler("rebalance_recommendation")
 @transaction.atomic
 def rebalance_recommendation_handle(*, agent: Agent, notice: Notice, now: datetime | None = None) -> RebalanceDecision:
     """Advisory: record it (a signal the risk analysis reads), and recommend a switch only to a clearly

@@ -59,6 +59,7 @@ from spotbackend.exceptions import NotFoundError
 from notifications.http import slack_escape
 from notifications.models import EventType
 from notifications.services import notification_enqueue, webhook_event_emit
+from spotbackend.metrics import notice_handler
 
 # AWS reclaims a spot instance two minutes after the notice: the end when a notice names no time.
 NOTICE_LEAD_TIME = timedelta(minutes=2)
@@ -169,6 +170,7 @@ def _unknown_instance_termination(*, agent: Agent, instance_id: str) -> Terminat
                                instructions=UNKNOWN_INSTANCE_TEXT)
 
 
+@notice_handler("termination_notice")
 def termination_notice_handle(*, agent_id, notice: Notice, now: datetime | None = None) -> TerminationDecision:
     """Record the notice and decide, once per notice per instance (docs/ARCHITECTURE.md §4).
 

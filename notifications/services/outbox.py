@@ -10,11 +10,12 @@ from datetime import datetime, timedelta
 import requests
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Count, Min
 from django.utils import timezone
 
 from notifications.http import url_redacted
 from notifications.models import Notification, NotificationAttempt, NotificationStatus
-from notifications.services.publish import notification_publish
+from notifications.services.publish import notification_publish, notification_publish_after_commit
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ def notification_enqueue(*, kind: str, text: str, client=None, client_id=None,
         next_attempt_at=now,
         retry_until=now + timedelta(hours=settings.NOTIFICATION_RETRY_HOURS), created_at=now,
     )
-    transaction.on_commit(lambda: notification_publish(notification_id=notification.pk), robust=True)
+    transaction.on_commit(lambda: notification_publish_after_commit(notification_id=notification.pk), robust=True)
     return notification
 
 
@@ -146,5 +147,24 @@ def notifications_retry_now(*, notification_ids, now: datetime | None = None) ->
             status=NotificationStatus.PENDING, next_attempt_at=now, retry_until=now, failed_at=None
         )
         for pk in ids:
-            transaction.on_commit(lambda pk=pk: notification_publish(notification_id=pk), robust=True)
+            transaction.on_commit(lambda pk=pk: notification_publish_after_commit(notification_id=pk), robust=True)
     return len(ids)
+
+
+def outbox_metrics_snapshot(*, now: datetime | None = None) -> dict:
+    """The outbox's gauges for /metrics: pending, failed, the oldest pending notification's age."""
+    from ops.services import snapshot_store
+
+    now = now or timezone.now()
+    counts = dict(Notification.objects.order_by().filter(status__in=[NotificationStatus.PENDING,
+                                                                      NotificationStatus.FAILED])
+                  .values_list("status").annotate(n=Count("pk")))
+    pending = Notification.objects.filter(status=NotificationStatus.PENDING)
+    oldest = pending.aggregate(oldest=Min("created_at"))["oldest"]
+    values = {
+        "pending": counts.get(NotificationStatus.PENDING, 0),
+        "failed": counts.get(NotificationStatus.FAILED, 0),
+        "oldest_pending_age_seconds": max((now - oldest).total_seconds(), 0.0) if oldest else 0.0,
+    }
+    snapshot_store("outbox", [(f"notification_outbox_{k}", {}, v) for k, v in values.items()], now=now)
+    return values

@@ -29,7 +29,7 @@ from notifications.models import (
     WebhookEndpoint,
     WebhookFormat,
 )
-from notifications.services.publish import notification_publish
+from notifications.services.publish import notification_publish_after_commit
 from spotbackend.exceptions import InvalidInput
 
 
@@ -167,7 +167,7 @@ def _delivery_enqueue(*, endpoint_id, client_id, event_type: str, event_id: str,
         endpoint_id=endpoint_id, client_id=client_id, kind=event_type, event_id=event_id, payload=payload,
         text=text, metadata=metadata or {}, next_attempt_at=now, retry_until=now + schedule_total, created_at=now,
     )
-    transaction.on_commit(lambda: notification_publish(notification_id=row.pk), robust=True)
+    transaction.on_commit(lambda: notification_publish_after_commit(notification_id=row.pk), robust=True)
     return row
 
 

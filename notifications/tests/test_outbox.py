@@ -37,7 +37,8 @@ def published(monkeypatch):
 
 def publishing(callbacks):
     """The after-commit callbacks that publish a notification (not the hot cache's upkeep)."""
-    return [c for c in callbacks if "notification_publish" in getattr(getattr(c, "__code__", None), "co_names", ())]
+    return [c for c in callbacks
+            if "notification_publish_after_commit" in getattr(getattr(c, "__code__", None), "co_names", ())]
 
 
 def notice(agent):

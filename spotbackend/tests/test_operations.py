@@ -7,7 +7,6 @@ import stat
 import subprocess
 import sys
 from pathlib import Path
-from unittest import mock
 
 import pytest
 import yaml
@@ -16,7 +15,6 @@ from django.core.management import call_command
 
 from clients.models import Client, token_hash
 from clients.services import client_token_rotate
-from spotbackend import views
 
 ROOT = Path(__file__).resolve().parents[2]
 SETTINGS = ROOT / "spotbackend" / "settings.py"
@@ -108,43 +106,7 @@ def test_https_redirect_spares_health(settings, client, db):
     assert client.get("/api/client/validate").status_code == 301
 
 
-# --- /health -------------------------------------------------------------------------------------
-
-@pytest.fixture
-def fresh_redis_client(monkeypatch):
-    monkeypatch.setattr(views, "_redis_client", None)
-
-
-@pytest.mark.django_db
-def test_health_answers_head(client):
-    r = client.head("/health")
-    assert r.status_code == 200 and r.content == b""
-
-
-@pytest.mark.django_db
-def test_health_names_the_database_without_its_error(client, settings):
-    settings.REDIS_URL = ""
-    with mock.patch("spotbackend.views.connection.cursor", side_effect=Exception("secret-host:3306 refused")):
-        r = client.get("/health")
-        head = client.head("/health")
-    assert r.status_code == 503 and head.status_code == 503
-    assert r.json() == {"status": "unhealthy", "database": "unavailable"}
-    assert b"secret-host" not in r.content
-
-
-@pytest.mark.django_db
-def test_health_checks_redis_when_configured(client, settings, redis_url, fresh_redis_client):
-    settings.REDIS_URL = redis_url
-    r = client.get("/health")
-    assert r.status_code == 200 and r.json()["redis"] == "ok" and r.json()["database"] == "ok"
-
-
-@pytest.mark.django_db
-def test_health_names_redis_when_it_is_down(client, settings, fresh_redis_client):
-    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens on port 1
-    r = client.get("/health")
-    assert r.status_code == 503
-    assert r.json() == {"status": "unhealthy", "database": "ok", "redis": "unavailable"}
+# /health and its probes: spotbackend/tests/test_health.py
 
 
 # --- demo client ---------------------------------------------------------------------------------
