@@ -22,22 +22,43 @@ import pybreaker
 from django.core.cache import caches
 from django.db import transaction
 
+from spotbackend.metrics import CACHE_BREAKER_OPEN, CACHE_BREAKER_OPENINGS, CACHE_LOOKUPS
+
 logger = logging.getLogger(__name__)
 ENTRY_SECONDS = 300
 BREAKER_RESET_SECONDS = 5
 NONE, PENDING = "none", "pending"
 
-breaker = pybreaker.CircuitBreaker(fail_max=1, reset_timeout=BREAKER_RESET_SECONDS, name="cache")
+
+
+class _Openings(pybreaker.CircuitBreakerListener):
+    def state_change(self, cb, old_state, new_state):
+        CACHE_BREAKER_OPEN.set(1 if new_state.name == pybreaker.STATE_OPEN else 0)
+        if new_state.name == pybreaker.STATE_OPEN:
+            CACHE_BREAKER_OPENINGS.inc()
+
+
+breaker = pybreaker.CircuitBreaker(fail_max=1, reset_timeout=BREAKER_RESET_SECONDS, name="cache",
+                                   listeners=[_Openings()])
+_FAILED = object()
 
 
 def _call(method: str, *args, default=None):
     try:
         return breaker.call(getattr(caches["agents"], method), *args)
     except pybreaker.CircuitBreakerError:
-        return default
+        return _FAILED if default is _FAILED else default
     except Exception as exc:  # any Redis error: the cache is only an accelerator
         logger.warning("cache %s failed (%s); the database answers", method, type(exc).__name__)
         return default
+
+
+def _get(agent_pk, what: str):
+    """The entry, or None; counted as a hit, a miss or an error (spotbackend_cache_lookups_total)."""
+    value = _call("get", _key(agent_pk, what), default=_FAILED)
+    result = "error" if value is _FAILED else ("miss" if value is None else "hit")
+    CACHE_LOOKUPS.labels(what, result).inc()
+    return None if value is _FAILED else value
 
 
 def _key(agent_pk, what: str) -> str:
@@ -45,7 +66,7 @@ def _key(agent_pk, what: str) -> str:
 
 
 def config_get(agent_pk) -> dict | None:
-    return _call("get", _key(agent_pk, "config"))
+    return _get(agent_pk, "config")
 
 
 def config_fill(agent_pk, values: dict) -> None:
@@ -60,7 +81,7 @@ def agent_config_changed(agent_pk, values: dict) -> None:
 
 
 def commands_none_known(agent_pk, client_pk) -> bool:
-    return _call("get", _key(agent_pk, "pending")) == (NONE, client_pk)
+    return _get(agent_pk, "pending") == (NONE, client_pk)
 
 
 def commands_none_remember(agent_pk, client_pk) -> None:
@@ -79,7 +100,7 @@ def commands_claimed(agent_pk) -> None:
 
 
 def heartbeat_hint_get(agent_pk) -> tuple | None:
-    return _call("get", _key(agent_pk, "heartbeat"))
+    return _get(agent_pk, "heartbeat")
 
 
 def heartbeat_hint_set(agent_pk, signature: tuple) -> None:

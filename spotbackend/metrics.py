@@ -24,7 +24,7 @@ from typing import Callable, Iterable
 
 from django.conf import settings
 from django.http import HttpResponse, JsonResponse
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -68,6 +68,20 @@ NOTIFICATION_PUBLISHES = Counter(
     "notification_publishes", "Attempts to hand a notification's delivery to the broker, by outcome "
     "(published, failed, skipped: the broker failed recently).", ["outcome"],
     namespace=NAMESPACE, registry=REGISTRY,
+)
+
+CACHE_LOOKUPS = Counter(
+    "cache_lookups", "Reads of the agents' cache (agents/cache.py), by entry and result (hit, miss, error: "
+    "Redis failed or the breaker is open). Hit ratio: hit / (hit + miss + error).", ["entry", "result"],
+    namespace=NAMESPACE, registry=REGISTRY,
+)
+CACHE_BREAKER_OPEN = Gauge(
+    "cache_breaker_open", "1 while the circuit breaker in front of the agents' cache is open in some web process.",
+    namespace=NAMESPACE, registry=REGISTRY, multiprocess_mode="max",
+)
+CACHE_BREAKER_OPENINGS = Counter(
+    "cache_breaker_openings", "Times the circuit breaker in front of the agents' cache opened (Redis failed); "
+    "while open every read is a miss for 5 s.", namespace=NAMESPACE, registry=REGISTRY,
 )
 
 

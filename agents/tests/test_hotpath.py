@@ -230,3 +230,27 @@ def test_every_agent_call_answers_with_redis_unreachable(redis_down, api, agent)
     assert [c["id"] for c in calls(api, agent)["pending"]().json()["commands"]] == [str(command.pk)]
     assert api.post(f"/api/agents/{agent.pk}/pricing-report", payloads.pricing_v4(), format="json").status_code == 200
     assert bearer_token("sb_wrong").get(f"/api/agents/{agent.pk}/config").status_code == 401
+
+
+def test_cache_hits_misses_and_breaker_openings_are_counted(settings, api, agent):
+    """spotbackend_cache_lookups_total and spotbackend_cache_breaker_openings_total (docs/OPERATIONS.md)."""
+    from spotbackend.metrics import REGISTRY
+
+    def value(name, **labels):
+        return REGISTRY.get_sample_value(name, labels) or 0.0
+
+    hits = value("spotbackend_cache_lookups_total", entry="config", result="hit")
+    misses = value("spotbackend_cache_lookups_total", entry="config", result="miss")
+    calls(api, agent)["config"]()
+    calls(api, agent)["config"]()
+    assert value("spotbackend_cache_lookups_total", entry="config", result="miss") == misses + 1
+    assert value("spotbackend_cache_lookups_total", entry="config", result="hit") == hits + 1
+    openings = value("spotbackend_cache_breaker_openings_total")
+    errors = value("spotbackend_cache_lookups_total", entry="config", result="error")
+    down = {"BACKEND": "django_redis.cache.RedisCache", "LOCATION": f"redis://127.0.0.1:{_closed_port()}/0"}
+    settings.CACHES = {"default": down, "agents": down}
+    calls(api, agent)["config"]()
+    calls(api, agent)["config"]()
+    assert value("spotbackend_cache_breaker_openings_total") == openings + 1
+    assert value("spotbackend_cache_breaker_open") == 1
+    assert value("spotbackend_cache_lookups_total", entry="config", result="error") == errors + 2
