@@ -88,33 +88,41 @@ _buffer = _Buffer()
 SIGNATURE_FIELDS = ("client_id", "instance_id", "status", "instance_type", "az", "current_mode")
 
 
-def _signature_fields(signature: tuple) -> dict:
-    return dict(zip(SIGNATURE_FIELDS, signature))
-
-
 def heartbeats_flush() -> int:
-    """Write this process's buffered heartbeats now; return how many agents. Each is written only if
-    the row still has the signature it was buffered against, and only forward in time; a heartbeat
-    whose agent changed meanwhile takes `agent_heartbeat`, which knows every rule. On failure they stay
-    buffered for the next round. Called by the buffer's thread, at process exit, and by tests."""
+    """Write this process's buffered heartbeats now; return how many agents. A time is written only
+    while the row still has the signature it was buffered against, and only forward; a heartbeat whose
+    agent changed meanwhile takes `agent_heartbeat`, which knows every rule. A few statements per round:
+    one read of the rows, one UPDATE per second of heartbeat times. On failure they stay buffered for
+    the next round. Called by the buffer's thread, at process exit, and by tests."""
     pending = _buffer.take()
-    done = []
+    if not pending:
+        return 0
     try:
-        for agent_pk in sorted(pending, key=lambda pk: pk.int):  # rows in one order, as everywhere
-            at, payload, signature = pending[agent_pk]
-            written = Agent.objects.filter(Q(last_heartbeat_at__isnull=True) | Q(last_heartbeat_at__lt=at),
-                                           pk=agent_pk, **_signature_fields(signature)).update(last_heartbeat_at=at)
-            if not written:
-                agent = Agent.objects.filter(pk=agent_pk).first()
-                if agent is not None and _signature(agent) != signature:
-                    try:
-                        agent_heartbeat(agent=agent, payload=payload)
-                    except ApplicationError:  # e.g. a move the state machine refuses now: dropped
-                        logger.warning("buffered heartbeat of agent %s not applied", agent_pk, exc_info=True)
-            done.append(agent_pk)
+        rows = Agent.objects.filter(pk__in=list(pending)).values_list("pk", *SIGNATURE_FIELDS)
+        current = {pk: tuple(signature) for pk, *signature in rows}
+        by_second: dict[datetime, list] = {}
+        changed = []
+        for agent_pk, (at, payload, signature) in pending.items():
+            if agent_pk not in current:
+                continue  # deleted meanwhile
+            if current[agent_pk] == signature:
+                by_second.setdefault(at, []).append(agent_pk)
+            else:
+                changed.append((agent_pk, payload))
+        for at in sorted(by_second):  # rows in primary-key order within each statement, as everywhere
+            Agent.objects.filter(Q(last_heartbeat_at__isnull=True) | Q(last_heartbeat_at__lt=at),
+                                 pk__in=sorted(by_second[at], key=lambda pk: pk.int)).update(last_heartbeat_at=at)
     except Exception:
-        _buffer.put_back({pk: entry for pk, entry in pending.items() if pk not in done})
+        _buffer.put_back(pending)
         raise
+    for agent_pk, payload in changed:
+        agent = Agent.objects.filter(pk=agent_pk).first()
+        if agent is None:
+            continue
+        try:
+            agent_heartbeat(agent=agent, payload=payload)
+        except ApplicationError:  # e.g. a move the state machine refuses now: dropped
+            logger.warning("buffered heartbeat of agent %s not applied", agent_pk, exc_info=True)
     return len(pending)
 
 
