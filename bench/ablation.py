@@ -9,6 +9,8 @@ one mechanism the way a newcomer deleting it would; nothing here is used outside
   bound_serializers an answer's output serializer is built for each call (spotbackend/api.py)
   flat_fields       an input serializer deep-copies its fields (spotbackend/fields.py)
   json_first        DRF's default content negotiation (spotbackend/negotiation.py)
+  pages_only        the admin's session, user and message middleware run for the API
+                    too (spotbackend/middleware.py)
 """
 import gc
 import os
@@ -16,9 +18,19 @@ import sys
 
 ABLATE = {name.strip() for name in os.environ.get("ABLATE", "").split(",") if name.strip()}
 KNOWN = {"token_cache", "heartbeat_buffer", "gc_freeze", "switch_interval", "bound_serializers", "flat_fields",
-         "json_first"}
+         "json_first", "pages_only"}
 if ABLATE - KNOWN:
     raise SystemExit(f"unknown mechanisms: {sorted(ABLATE - KNOWN)}")
+
+if "pages_only" in ABLATE:  # before the handler loads its middleware
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "spotbackend.settings")
+    from django.conf import settings as _settings
+
+    _django = {"SessionMiddleware": "django.contrib.sessions.middleware.SessionMiddleware",
+               "AuthenticationMiddleware": "django.contrib.auth.middleware.AuthenticationMiddleware",
+               "MessageMiddleware": "django.contrib.messages.middleware.MessageMiddleware"}
+    _settings.MIDDLEWARE = [_django.get(m.rsplit(".", 1)[1], m) if m.startswith("spotbackend.middleware.") else m
+                            for m in _settings.MIDDLEWARE]
 
 from spotbackend.wsgi import application  # noqa: E402,F401  (sets the interval and freezes the heap)
 

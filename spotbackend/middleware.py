@@ -42,3 +42,33 @@ class BodySizeLimitMiddleware:
                 {"success": False, "error": f"Request body larger than {limit} bytes."}, status=413
             )
         return self.get_response(request)
+
+
+# --- Middleware of the admin's pages, skipped by the API ---------------------------------------------
+# Sessions, users and messages serve the staff's pages (/admin/); an agent's
+# call, a probe or a scrape does not pay for them (docs/PERFORMANCE.md, the ablation table). Each class
+# below is Django's own, run for every other path as it is.
+API_PATHS = ("/api/", "/health", "/metrics")
+
+
+def pages_only(middleware_class):
+    class PagesOnly(middleware_class):
+        def __call__(self, request):
+            if request.path_info.startswith(API_PATHS):
+                return self.get_response(request)
+            return super().__call__(request)
+
+    PagesOnly.__name__ = PagesOnly.__qualname__ = middleware_class.__name__
+    PagesOnly.__doc__ = f"Django's {middleware_class.__name__}, skipped for {', '.join(API_PATHS)}."
+    return PagesOnly
+
+
+def _django(path: str):
+    from django.utils.module_loading import import_string
+
+    return import_string(path)
+
+
+SessionMiddleware = pages_only(_django("django.contrib.sessions.middleware.SessionMiddleware"))
+AuthenticationMiddleware = pages_only(_django("django.contrib.auth.middleware.AuthenticationMiddleware"))
+MessageMiddleware = pages_only(_django("django.contrib.messages.middleware.MessageMiddleware"))

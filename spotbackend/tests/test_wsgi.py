@@ -37,10 +37,10 @@ def wsgi(path, method="GET", headers=None):
 def test_api_sets_no_cookie(settings, client_obj, api):
     status, headers, body = wsgi("/api/client/validate", headers={"HTTP_AUTHORIZATION": f"Bearer {client_obj.token}"})
     assert status == 200 and b'"valid":true' in body
-    assert "Set-Cookie" not in headers
+    assert "Set-Cookie" not in headers  # the pages' middleware skipped
 
 
 def test_admin_keeps_sessions_and_csrf():
     status, headers, body = wsgi("/admin/login/")
     assert status == 200
-    assert "csrftoken" in headers.get("Set-Cookie", "")
+    assert "csrftoken" in headers.get("Set-Cookie", "") and headers["X-Frame-Options"] == "DENY"
