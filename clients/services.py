@@ -82,18 +82,14 @@ def _grant_load(digest: str) -> TokenGrant | None:
 # last_used_at is written at most once per TOKEN_LAST_USED_EVERY per token and process (and the UPDATE
 # itself only moves a value older than that): never a database write per request.
 TOKEN_LAST_USED_EVERY = timedelta(seconds=60)
-_last_used_written: dict = {}
-_last_used_lock = threading.Lock()
+_last_used_written = TTLCache(maxsize=100_000, ttl=TOKEN_LAST_USED_EVERY.total_seconds(), timer=lambda: clock())
 
 
 def _token_touch(*, token_id, now: datetime) -> None:
-    mono = time.monotonic()
-    with _last_used_lock:
-        if mono - _last_used_written.get(token_id, float("-inf")) < TOKEN_LAST_USED_EVERY.total_seconds():
+    with _tokens_lock:
+        if token_id in _last_used_written:
             return
-        if len(_last_used_written) > 100_000:
-            _last_used_written.clear()
-        _last_used_written[token_id] = mono
+        _last_used_written[token_id] = True
     try:
         ClientToken.objects.filter(pk=token_id).exclude(last_used_at__gt=now - TOKEN_LAST_USED_EVERY).update(
             last_used_at=now)
@@ -134,6 +130,7 @@ def client_tokens_forget() -> None:
     within AUTH_CACHE_SECONDS)."""
     with _tokens_lock:
         _tokens.clear()
+        _last_used_written.clear()
 
 
 @transaction.atomic

@@ -29,11 +29,6 @@ def agent(client_obj):
     return AgentFactory(client=client_obj)
 
 
-@pytest.fixture(autouse=True)
-def _fresh_last_used():
-    services._last_used_written.clear()
-
-
 def create(api, client, **body):
     return api.post(f"/api/client/{client.pk}/tokens", {"name": "agents", "scope": "agent", **body}, format="json")
 
@@ -155,7 +150,7 @@ def test_last_used_is_written_at_most_once_a_minute(api, client_obj, agent, monk
     assert not any("client_tokens" in q["sql"] for q in again.captured_queries)
     assert ClientToken.objects.get().last_used_at == used
     # A minute later (the process's clock and the wall clock both moved), one write again.
-    monkeypatch.setattr(services.time, "monotonic", lambda real=services.time.monotonic: real() + 61)
+    monkeypatch.setattr(services, "clock", lambda real=services.clock: real() + 61)
     later = timezone.now() + timedelta(seconds=61)
     monkeypatch.setattr(services.timezone, "now", lambda: later)
     assert caller.get(f"/api/agents/{agent.pk}/config").status_code == 200
