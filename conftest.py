@@ -49,7 +49,7 @@ def _fresh_process_state(settings):
 
     redis = {"BACKEND": "django_redis.cache.RedisCache", "LOCATION": TEST_REDIS_URL}
     settings.CACHES = {"default": redis, "agents": redis}
-    breaker.close()
+    breaker.reset()
     cache.clear()
     client_tokens_forget()
     settings.HEARTBEAT_BUFFER_SECONDS = 0

@@ -13,12 +13,13 @@ Per agent, each entry with a TTL of ENTRY_SECONDS:
   is buffered, and the buffer's write checks it against the row again (agents/services/heartbeats.py).
 
 Redis down or hung: every read is a miss (the database answers) and writes are skipped, behind one
-circuit breaker (pybreaker): after a failure the cache is left alone for BREAKER_RESET_SECONDS. A write
+circuit breaker (the circuitbreaker package): after a failure the cache is left alone for
+BREAKER_RESET_SECONDS. A write
 skipped while Redis was unreachable can leave an entry stale for at most ENTRY_SECONDS.
 """
 import logging
 
-import pybreaker
+from circuitbreaker import CircuitBreaker, CircuitBreakerError
 from django.core.cache import caches
 from django.db import transaction
 
@@ -28,29 +29,34 @@ logger = logging.getLogger(__name__)
 ENTRY_SECONDS = 300
 BREAKER_RESET_SECONDS = 5
 NONE, PENDING = "none", "pending"
-
-
-
-class _Openings(pybreaker.CircuitBreakerListener):
-    def state_change(self, cb, old_state, new_state):
-        CACHE_BREAKER_OPEN.set(1 if new_state.name == pybreaker.STATE_OPEN else 0)
-        if new_state.name == pybreaker.STATE_OPEN:
-            CACHE_BREAKER_OPENINGS.inc()
-
-
-breaker = pybreaker.CircuitBreaker(fail_max=1, reset_timeout=BREAKER_RESET_SECONDS, name="cache",
-                                   listeners=[_Openings()])
 _FAILED = object()
+
+# One failure opens it for BREAKER_RESET_SECONDS; it takes no lock, so the request threads of a process
+# never queue behind one another's Redis call.
+breaker = CircuitBreaker(failure_threshold=1, recovery_timeout=BREAKER_RESET_SECONDS, expected_exception=Exception,
+                         name="agents-cache")
+
+
+@breaker
+def _cache(method: str, *args):
+    return getattr(caches["agents"], method)(*args)
 
 
 def _call(method: str, *args, default=None):
+    recovering = breaker.failure_count > 0
     try:
-        return breaker.call(getattr(caches["agents"], method), *args)
-    except pybreaker.CircuitBreakerError:
-        return _FAILED if default is _FAILED else default
-    except Exception as exc:  # any Redis error: the cache is only an accelerator
-        logger.warning("cache %s failed (%s); the database answers", method, type(exc).__name__)
+        value = _cache(method, *args)
+    except CircuitBreakerError:
         return default
+    except Exception as exc:  # any Redis error: the cache is only an accelerator
+        logger.warning("cache %s failed (%s); the database answers for %s s", method, type(exc).__name__,
+                       BREAKER_RESET_SECONDS)
+        CACHE_BREAKER_OPENINGS.inc()
+        CACHE_BREAKER_OPEN.set(1)
+        return default
+    if recovering:
+        CACHE_BREAKER_OPEN.set(0)
+    return value
 
 
 def _get(agent_pk, what: str):

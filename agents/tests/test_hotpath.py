@@ -225,7 +225,7 @@ def test_every_agent_call_answers_with_redis_unreachable(redis_down, api, agent)
     for _ in range(2):
         for name, call in calls(api, agent).items():
             assert call().status_code == 200, name
-    assert breaker.current_state == "open"
+    assert breaker.opened
     command = command_issue(agent=agent, target_mode="ondemand")
     assert [c["id"] for c in calls(api, agent)["pending"]().json()["commands"]] == [str(command.pk)]
     assert api.post(f"/api/agents/{agent.pk}/pricing-report", payloads.pricing_v4(), format="json").status_code == 200
