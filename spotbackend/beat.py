@@ -5,7 +5,7 @@
 editable in the admin) with two guards:
 
 * a leader lock: a beat sends tasks only while it holds `spotbackend:beat:leader` in Redis (REDIS_URL;
-  SET NX with a BEAT_LOCK_TTL expiry, renewed every third of it, released on a clean stop). A second
+  redis-py's Lock with a BEAT_LOCK_TTL expiry, renewed every third of it, released on a clean stop). A second
   beat waits, checking every few seconds, and takes over within BEAT_LOCK_TTL when the first dies.
   Without Redis (`make run`, one host) an exclusive file lock in $SPOTBACKEND_VAR_DIR plays that part;
 * an idempotency key per job and slot: before sending, the beat claims
@@ -47,12 +47,16 @@ def job_slot(entry, now: float) -> str:
 
 
 class _RedisLeader:
+    """The leader lock is redis-py's `Lock` (SET NX with an expiry; renewed and released only by its
+    holder's token)."""
+
     def __init__(self, url: str, ttl: float):
         import redis
 
         self.client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
         self.ttl = ttl
-        self.token = f"{socket.gethostname()}:{os.getpid()}:{time.time():.6f}"
+        self.lock = self.client.lock(LOCK_KEY, timeout=ttl, blocking=False, thread_local=False)
+        self.token = f"{socket.gethostname()}:{os.getpid()}"
         self.renewed = None  # monotonic time of the last successful acquire or renewal
 
     def hold(self) -> bool:
@@ -64,21 +68,17 @@ class _RedisLeader:
             if self.renewed is not None:
                 if now - self.renewed < self.ttl / 3:
                     return True
-                # Renew only our own lock (compare and extend in one step).
-                renewed = self.client.eval(
-                    "if redis.call('get', KEYS[1]) == ARGV[1] then "
-                    "return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end",
-                    1, LOCK_KEY, self.token, int(self.ttl * 1000))
-                if renewed:
-                    self.renewed = now
-                    return True
-                logger.warning("beat: lost the leader lock %s; no longer scheduling", LOCK_KEY)
-                self.renewed = None
-                return False
-            if self.client.set(LOCK_KEY, self.token, nx=True, px=int(self.ttl * 1000)):
+                self.lock.reacquire()  # raises LockNotOwnedError when it expired and another beat took it
+                self.renewed = now
+                return True
+            if self.lock.acquire():
                 self.renewed = now
                 logger.info("beat: holding the leader lock %s; scheduling", LOCK_KEY)
                 return True
+            return False
+        except redis.exceptions.LockError:
+            logger.warning("beat: lost the leader lock %s; no longer scheduling", LOCK_KEY)
+            self.renewed = None
             return False
         except redis.RedisError as exc:
             # Redis unreachable: keep scheduling only while our lock cannot have expired yet.
@@ -101,8 +101,7 @@ class _RedisLeader:
         if self.renewed is None:
             return
         try:
-            self.client.eval("if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) "
-                             "else return 0 end", 1, LOCK_KEY, self.token)
+            self.lock.release()
         except Exception:  # stopping anyway; the lock expires
             pass
         self.renewed = None
