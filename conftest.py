@@ -46,10 +46,12 @@ def _fresh_process_state(settings):
 
     from agents.cache import breaker
     from clients.services import client_tokens_forget
+    from notifications.services.publish import publish_breaker
 
     redis = {"BACKEND": "django_redis.cache.RedisCache", "LOCATION": TEST_REDIS_URL}
     settings.CACHES = {"default": redis, "agents": redis}
     breaker.reset()
+    publish_breaker.reset()
     cache.clear()
     client_tokens_forget()
     settings.HEARTBEAT_BUFFER_SECONDS = 0

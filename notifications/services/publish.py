@@ -4,9 +4,9 @@ import logging
 import os
 import queue
 import threading
-import time
 
 from celery import current_app
+from circuitbreaker import CircuitBreaker, CircuitBreakerError
 from django.conf import settings
 from django.db import connections
 from django.utils import timezone
@@ -16,10 +16,7 @@ from spotbackend.metrics import NOTIFICATION_PUBLISHES
 
 logger = logging.getLogger(__name__)
 
-# After a failed publish this process leaves the broker alone for a while (the sweep sends the rows),
-# so a broker outage costs one request its connect timeout, not every request.
 PUBLISH_PAUSE_SECONDS = 30
-_publish_paused_until = 0.0
 
 
 class _BackgroundPublisher:
@@ -80,22 +77,30 @@ def notification_publish_after_commit(*, notification_id: int) -> None:
         notification_publish(notification_id=notification_id)
 
 
+# After a failed publish this process leaves the broker alone for PUBLISH_PAUSE_SECONDS (the sweep sends
+# the rows), so a broker outage costs one publish its connect timeout, not every one.
+publish_breaker = CircuitBreaker(failure_threshold=1, recovery_timeout=PUBLISH_PAUSE_SECONDS,
+                                 expected_exception=Exception, name="notification-publish")
+
+
+@publish_breaker
+def _send(notification_id: int, countdown: int | None) -> None:
+    # retry=False: a broker that is down fails at once instead of blocking. The task by its registered
+    # name (notifications/tasks.py imports this module).
+    current_app.tasks["notifications.deliver"].apply_async(args=(notification_id,), countdown=countdown, retry=False)
+
+
 def notification_publish(*, notification_id: int, countdown: int | None = None) -> bool:
     """Hand the delivery task to the broker. Never raises: with the broker down the row stays
     unpublished and `notifications_publish_due` sends it later."""
-    global _publish_paused_until
-    if time.monotonic() < _publish_paused_until:
+    try:
+        _send(notification_id, countdown)
+    except CircuitBreakerError:
         NOTIFICATION_PUBLISHES.labels("skipped").inc()
         logger.warning("Notification %s not published (broker failed recently); the sweep will send it",
                        notification_id)
         return False
-    try:
-        # retry=False: a broker that is down fails at once instead of blocking the request.
-        # The task by its registered name (notifications/tasks.py imports this module).
-        current_app.tasks["notifications.deliver"].apply_async(args=(notification_id,), countdown=countdown,
-                                                               retry=False)
     except Exception:  # any broker or transport error: the periodic sweep picks the row up
-        _publish_paused_until = time.monotonic() + PUBLISH_PAUSE_SECONDS
         NOTIFICATION_PUBLISHES.labels("failed").inc()
         logger.warning("Notification %s not published (broker unavailable); the sweep will send it",
                        notification_id, exc_info=True)

@@ -205,7 +205,9 @@ def broker_at(settings, monkeypatch):
     """Point the real Celery app at a Redis URL of the test's choosing, and restore it afterwards."""
     from spotbackend.celery import app
 
-    monkeypatch.setattr("notifications.services.publish._publish_paused_until", 0.0)
+    from notifications.services.publish import publish_breaker
+
+    publish_breaker.reset()
 
     saved = (app.conf.broker_url, app.conf.broker_transport_options)
 

@@ -26,7 +26,7 @@ def agent(client_obj):
 def background(settings, monkeypatch):
     settings.NOTIFICATION_PUBLISH_BACKGROUND = True
     settings.TERMINATION_NOTIFICATION_WEBHOOK = "http://127.0.0.1:9/hook"
-    monkeypatch.setattr(services, "_publish_paused_until", 0.0)
+    services.publish_breaker.reset()
     yield services.background_publisher
     services.background_publisher.join()
 
@@ -100,7 +100,7 @@ def test_broker_down_or_hung_the_notice_answers_and_the_row_waits_for_the_sweep(
         assert threads == ["notification-publisher"]
         n = Notification.objects.get()
         assert n.status == "pending" and n.published_at is None  # the outbox sweep sends it later
-        assert services._publish_paused_until > 0  # and the process leaves the broker alone meanwhile
+        assert services.publish_breaker.opened  # and the process leaves the broker alone meanwhile
         # The next notice does not even try the broker.
         other = AgentFactory(client=agent.client, current_pool=agent.current_pool)
         assert post_notice(api, other).status_code == 200
