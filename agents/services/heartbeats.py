@@ -149,37 +149,21 @@ def _reported_signature(client, payload: HeartbeatPayload) -> tuple | None:
     return None
 
 
-def _only_time_changes(agent: Agent, payload: HeartbeatPayload) -> bool:
-    """The primary instance says what the server already stores: only `last_heartbeat_at` moves."""
-    if not payload.instance_id or payload.instance_id != agent.instance_id:
-        return False
-    if payload.status:
-        if payload.status not in (AgentStatus.ONLINE, AgentStatus.DISABLED) or payload.status != agent.status:
-            return False
-    elif agent.status == AgentStatus.OFFLINE:
-        return False
-    for reported, stored in ((payload.instance_type, agent.instance_type), (payload.az, agent.az)):
-        if reported not in ("", "unknown") and reported != stored:
-            return False
-    return payload.mode not in (Mode.SPOT, Mode.ONDEMAND) or payload.mode == agent.current_mode
-
-
 def agent_heartbeat_record(*, client, agent_id, payload: HeartbeatPayload) -> str:
-    """The heartbeat of the caller's own agent (NotFoundError otherwise). One that changes nothing but
-    the time is buffered: known from the cached signature (agents/cache.py) without a query, else
-    from the row. Any other is written now by `agent_heartbeat`, which knows every rule."""
-    buffering = settings.HEARTBEAT_BUFFER_SECONDS > 0
-    reported = _reported_signature(client, payload)
+    """The heartbeat of the caller's own agent (NotFoundError otherwise). One whose complete signature
+    is the row's (known from the cache, agents/cache.py, else read) changes nothing but the time: it is
+    buffered. Any other is written now by `agent_heartbeat`, which knows every rule."""
+    reported = _reported_signature(client, payload) if settings.HEARTBEAT_BUFFER_SECONDS > 0 else None
     pk = parse_uuid(agent_id)
-    if buffering and reported is not None and pk is not None and cache.heartbeat_hint_get(pk) == reported:
-        _buffer.add(pk, timezone.now(), payload, reported)
-        return "primary"
-    if buffering:
-        row = Agent(**agent_owned_values(client=client, agent_id=agent_id, fields=SIGNATURE_FIELDS[1:]))
-        row.client_id = client.pk
-        if _only_time_changes(row, payload):
-            _buffer.add(row.pk, timezone.now(), payload, _signature(row))
-            cache.heartbeat_hint_set(row.pk, _signature(row))
+    if reported is not None and pk is not None:
+        stored = cache.heartbeat_hint_get(pk)
+        if stored != reported:
+            row = agent_owned_values(client=client, agent_id=pk, fields=SIGNATURE_FIELDS[1:])
+            stored = (client.pk, *(row[name] for name in SIGNATURE_FIELDS[1:]))
+            if stored == reported:
+                cache.heartbeat_hint_set(pk, stored)
+        if stored == reported:
+            _buffer.add(pk, timezone.now(), payload, reported)
             return "primary"
     agent = agent_get_for_client(client=client, agent_id=agent_id)
     outcome = agent_heartbeat(agent=agent, payload=payload)
