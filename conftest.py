@@ -68,3 +68,29 @@ def _publish_notifications_inline(settings):
     """Tests see a notification handed to the broker by the committing thread (the background publisher
     is tested on its own, notifications/tests/test_publish_background.py)."""
     settings.NOTIFICATION_PUBLISH_BACKGROUND = False
+
+
+@pytest.fixture
+def broker_at():
+    """Point the real Celery app at a broker URL of the test's choosing, and restore it afterwards:
+    `point(url, timeout=1)`. Its connection pool is dropped with Celery's `close()` and its producer
+    pool with the `amqp` cached property (rebuilt on next use); the outbox's breaker starts closed."""
+    from notifications.services.publish import background_publisher, publish_breaker
+    from spotbackend.celery import app
+
+    saved = (app.conf.broker_url, app.conf.broker_transport_options)
+
+    def fresh_connections():
+        app.close()
+        del app.amqp
+
+    def point(url, timeout=1):
+        app.conf.broker_url = url
+        app.conf.broker_transport_options = {"socket_connect_timeout": timeout, "socket_timeout": timeout}
+        publish_breaker.reset()
+        fresh_connections()
+
+    yield point
+    background_publisher.join()  # nothing of the test left in flight
+    app.conf.broker_url, app.conf.broker_transport_options = saved
+    fresh_connections()

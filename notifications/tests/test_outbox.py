@@ -200,29 +200,6 @@ def _closed_port() -> int:
     return port
 
 
-@pytest.fixture
-def broker_at(settings, monkeypatch):
-    """Point the real Celery app at a Redis URL of the test's choosing, and restore it afterwards."""
-    from spotbackend.celery import app
-
-    from notifications.services.publish import publish_breaker
-
-    publish_breaker.reset()
-
-    saved = (app.conf.broker_url, app.conf.broker_transport_options)
-
-    def point(url):
-        app.conf.broker_url = url
-        app.conf.broker_transport_options = {"socket_connect_timeout": 1, "socket_timeout": 1}
-        app._pool = None
-        app.amqp._producer_pool = None
-
-    yield point
-    app.conf.broker_url, app.conf.broker_transport_options = saved
-    app._pool = None
-    app.amqp._producer_pool = None
-
-
 @pytest.mark.django_db(transaction=True)
 def test_broker_down_at_commit_notice_still_answers_and_the_row_waits_for_the_sweep(
     api, agent, settings, broker_at, caplog, monkeypatch

@@ -31,25 +31,6 @@ def background(settings, monkeypatch):
     services.background_publisher.join()
 
 
-@pytest.fixture
-def broker_at():
-    from spotbackend.celery import app
-
-    saved = (app.conf.broker_url, app.conf.broker_transport_options)
-
-    def point(url):
-        app.conf.broker_url = url
-        app.conf.broker_transport_options = {"socket_connect_timeout": 1, "socket_timeout": 1}
-        app._pool = None
-        app.amqp._producer_pool = None
-
-    yield point
-    services.background_publisher.join()  # nothing of this test left in flight
-    app.conf.broker_url, app.conf.broker_transport_options = saved
-    app._pool = None
-    app.amqp._producer_pool = None
-
-
 def post_notice(api, agent):
     return api.post(f"/api/agents/{agent.pk}/termination-imminent",
                     {"instance_id": agent.instance_id, "termination_time": "2025-01-01T00:02:00Z"}, format="json")

@@ -31,23 +31,6 @@ def _no_check_left_running():
         thread.join(30)
 
 
-@pytest.fixture
-def broker_at(monkeypatch):
-    """Point the real Celery app at a broker URL of the test's choosing, and restore it afterwards."""
-    from spotbackend.celery import app
-
-    saved = (app.conf.broker_url, app.conf.broker_transport_options)
-
-    def point(url, timeout=1):
-        app.conf.broker_url = url
-        app.conf.broker_transport_options = {"socket_connect_timeout": timeout, "socket_timeout": timeout}
-        app._pool = None
-
-    yield point
-    app.conf.broker_url, app.conf.broker_transport_options = saved
-    app._pool = None
-
-
 def blocked_forever():
     gate = threading.Event()
 
