@@ -10,7 +10,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.db import OperationalError, connection, transaction
-from django.db.models import Case, Q, Value, When
+from django.db.models import OuterRef, Q, Subquery
 
 from agents.models import OnDemandPriceSample, SpotPool, SpotPriceSample
 from agents.services.pools import pools_ensure
@@ -71,10 +71,11 @@ def price_facts_store(facts: PriceFacts) -> int:
     with_deadlock_retry(append)
     # Reports arrive late or twice: a pool's latest price only moves forward in time. One statement
     # after the samples' commit (its row locks are taken in pool-id order, never while holding theirs).
+    # The price is the pool's sample at that time, just stored (or already there): one subquery instead
+    # of a CASE branch per pool, whose compilation cost a third of the report's CPU (docs/PERFORMANCE.md).
     if spot:
+        sample_price = SpotPriceSample.objects.filter(pool=OuterRef("pk"), observed_at=facts.at).values("price")[:1]
         SpotPool.objects.filter(Q(latest_price_at__isnull=True) | Q(latest_price_at__lte=facts.at),
                                 pk__in=[pid for pid, _ in spot]).update(
-            latest_price=Case(*[When(pk=pid, then=Value(price)) for pid, price in spot],
-                              output_field=SpotPool._meta.get_field("latest_price")),
-            latest_price_at=facts.at)
+            latest_price=Subquery(sample_price), latest_price_at=facts.at)
     return len(spot)
