@@ -31,6 +31,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "bench"
 FEW, MANY = 20, 120
+# One web process's rate of calls in the virtual clock (about what level a gives each process).
+CALLS_PER_SECOND = 100
 # Per agent-minute, as in bench/load.py.
 MIX = {"heartbeat": 2.0, "pending-commands": 4.0, "config": 1.0, "pricing-report": 0.2}
 INSTANCE_ID = "i-0b0000000000000001"
@@ -98,6 +100,7 @@ def calls(agent_id: str, rng: random.Random) -> dict:
 
 
 def child(target: str, kind: str, n: int, fleet_file: str) -> None:
+    done = 0
     import django
 
     django.setup()
@@ -105,12 +108,27 @@ def child(target: str, kind: str, n: int, fleet_file: str) -> None:
         from ablation import application  # the server's WSGI entry, with ABLATE's mechanisms off
     else:
         from ceiling.wsgi import application
+    flush = lambda: None  # noqa: E731
+    if target == "server":
+        # Valgrind runs the calls ~50 times slower: what expires or flushes with time (the token cache,
+        # the heartbeat buffer) follows a virtual clock of CALLS_PER_SECOND instead of the wall clock.
+        from django.conf import settings
+
+        from agents.services.heartbeats import heartbeats_flush
+        from clients import services
+
+        services.clock = lambda: done / CALLS_PER_SECOND
+        settings.HEARTBEAT_BUFFER_SECONDS = 10**6  # the buffer's own thread sleeps; flushed below instead
+        flush = heartbeats_flush
     token, agent_id = json.loads(Path(fleet_file).read_text()) if target == "server" else ("x", "x")
     call = calls(agent_id, random.Random(7))[kind]
-    for _ in range(n + 5):  # the first calls fill the caches; warm-up counts in both runs alike
-        status, data = wsgi_call(application, *call()[:2], token, call()[2])
+    for done in range(n + 5):  # the first calls fill the caches; warm-up counts in both runs alike
+        method, path, body = call()
+        status, data = wsgi_call(application, method, path, token, body)
         if not status.startswith("200"):
             raise SystemExit(f"{target} {kind}: {status} {data[:300]!r}")
+        if done % (2 * CALLS_PER_SECOND) == 0:
+            flush()
 
 
 # --- the parent ------------------------------------------------------------------------------------
@@ -147,7 +165,7 @@ def fleet_create(args) -> str:
 
 def instructions(target: str, kind: str, n: int, fleet_file: str, args) -> int:
     env = server_env(args) if target == "server" else ceiling_env()
-    env["ABLATE"] = args.ablate
+    env.update(ABLATE=args.ablate, PYTHONHASHSEED="0")  # the same dict and set layouts in every run
     with tempfile.TemporaryDirectory() as tmp:
         done = subprocess.run(
             ["valgrind", "--tool=callgrind", f"--callgrind-out-file={tmp}/out", sys.executable, __file__,
