@@ -118,7 +118,8 @@ def child(target: str, kind: str, n: int, fleet_file: str) -> None:
         from clients import services
 
         services.clock = lambda: done / CALLS_PER_SECOND
-        settings.HEARTBEAT_BUFFER_SECONDS = 10**6  # the buffer's own thread sleeps; flushed below instead
+        if settings.HEARTBEAT_BUFFER_SECONDS:  # (0: switched off by --ablate heartbeat_buffer)
+            settings.HEARTBEAT_BUFFER_SECONDS = 10**6  # the buffer's own thread sleeps; flushed below instead
         flush = heartbeats_flush
     token, agent_id = json.loads(Path(fleet_file).read_text()) if target == "server" else ("x", "x")
     call = calls(agent_id, random.Random(7))[kind]

@@ -50,9 +50,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
-# Plain gthread (gunicorn.conf.py) for both targets.
-GUNICORN_ARGS = ["--worker-class", "gthread", "--workers", "4", "--threads", "2",
-                 "--no-control-socket", "--log-level", "warning",
+# Both targets run the same workers: plain gthread 4x2 by default, `--workers shipped` for
+# gunicorn.conf.py's own (what production runs), or `--workers sync:5`, `--workers gthread:2x4`.
+DEFAULT_WORKERS = "gthread:4x2"
+GUNICORN_ARGS = ["--no-control-socket", "--log-level", "warning",
                  # gunicorn's default access line plus the time the worker spent on the request, in ms
                  # (after reading it: queueing is not in it), to tell a slow answer from a long wait.
                  "--access-logformat", '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" %(M)s']
@@ -767,6 +768,17 @@ def server_env(*, db: str, redis_url: str, workdir: Path, name: str) -> dict:
     return env
 
 
+def worker_args(spec: str) -> list[str]:
+    """'gthread:4x2' -> gunicorn's flags; 'shipped' -> none (gunicorn.conf.py decides)."""
+    if spec == "shipped":
+        return []
+    worker_class, _, size = spec.partition(":")
+    workers, _, threads = size.partition("x")
+    flags = ["--worker-class", worker_class, "--workers", workers or "4"]
+    # (gunicorn runs gthread instead of sync when threads > 1, and gunicorn.conf.py sets threads)
+    return flags + ["--threads", threads or "1"]
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind((HOST, 0))
@@ -976,6 +988,9 @@ def main() -> int:
                         help="the server's REDIS_URL is a closed port (Redis out) and no Celery runs")
     parser.add_argument("--ablate", default="",
                         help="mechanisms switched off in the server, comma-separated (bench/ablation.py)")
+    parser.add_argument("--workers", default=DEFAULT_WORKERS,
+                        help="gunicorn's workers for both targets: CLASS:N or CLASS:NxTHREADS, or 'shipped' "
+                             "(gunicorn.conf.py's own); default %(default)s")
     parser.add_argument("--via-nginx", action="store_true",
                         help="a private nginx (deploy/nginx/) in front of each target, on free loopback ports")
     args = parser.parse_args()
@@ -1027,6 +1042,7 @@ def main() -> int:
 
         server_port, ceiling_port = free_port(), free_port()
         gunicorn_args = (["-c", str(GUNICORN_CONF)] if GUNICORN_CONF.exists() else []) + GUNICORN_ARGS
+        gunicorn_args += worker_args(args.workers)
         stack.start("server", [str(venv_bin / "gunicorn"), app, "--bind",
                                f"{HOST}:{server_port}", *gunicorn_args], env, ROOT)
         if not args.redis_down:
@@ -1039,7 +1055,7 @@ def main() -> int:
                                 f"{HOST}:{ceiling_port}", *gunicorn_args], ceiling_env, ROOT / "bench")
         wait_ready(server_port, stack)
         wait_ready(ceiling_port, stack)
-        print(f"server on :{server_port} (gunicorn gthread 4x2; Celery worker + beat), ceiling on :{ceiling_port}; "
+        print(f"server on :{server_port} (gunicorn {args.workers}; Celery worker + beat), ceiling on :{ceiling_port}; "
               f"logs in {workdir}", flush=True)
 
         if args.via_nginx:
