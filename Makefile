@@ -3,7 +3,7 @@
 # `make bench`: load benchmark against the empty-view ceiling, background jobs, idle cost (docs/PERFORMANCE.md).
 VENV ?= .venv
 
-.PHONY: run test bench bench-inprocess check check-alerts
+.PHONY: run test bench bench-inprocess bench-instructions check check-alerts
 
 run:
 	scripts/run
@@ -40,3 +40,10 @@ bench-inprocess:
 	$(VENV)/bin/python bench/run.py
 	$(VENV)/bin/python bench/notice.py
 	$(VENV)/bin/python bench/costs.py
+
+# Instructions per agent call, server beside the empty-view ceiling, under valgrind's callgrind: a count
+# the machine's load does not move, for before/after comparisons and the ablation table
+# (docs/PERFORMANCE.md). ABLATE=name,... switches mechanisms off (bench/ablation.py). Needs valgrind.
+bench-instructions:
+	scripts/bootstrap
+	$(VENV)/bin/python bench/instructions.py $(if $(ABLATE),--targets server --ablate $(ABLATE))
