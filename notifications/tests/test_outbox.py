@@ -257,6 +257,7 @@ def test_real_worker_delivers_a_termination_notice(api, agent, settings, broker_
     import uuid
 
     from spotbackend.celery import app
+    from spotbackend.tests.live import process_stop
     from spotbackend.tests.test_celery_live import _database_url
 
     queue = f"sb-outbox-{uuid.uuid4().hex[:12]}"  # our own queue on the shared Redis
@@ -290,12 +291,7 @@ def test_real_worker_delivers_a_termination_notice(api, agent, settings, broker_
             assert len(hook.bodies) == 1 and agent.instance_id in hook.bodies[0]["text"]
             assert n.attempt_log.get().success is True
         finally:
-            worker.terminate()
-            try:
-                worker.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                worker.kill()
-                worker.wait(timeout=10)
+            process_stop(worker)
             log.close()
             app.conf.task_default_queue = saved_queue
             with app.connection_for_write() as conn:  # leave nothing behind on the shared Redis

@@ -49,10 +49,15 @@ def gunicorn(tmp_path, **env_overrides):
                 time.sleep(0.2)  # polling interval; the deadline bounds the wait
         yield base, port
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        process_stop(proc)
         log.close()
+
+
+def process_stop(proc: subprocess.Popen) -> None:
+    """Stop a process this test started: SIGTERM, then SIGKILL if it has not exited within 20 s."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)

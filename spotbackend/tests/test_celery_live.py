@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from agents.models import Agent, SystemEvent
 from agents.tests.factories import AgentFactory
+from spotbackend.tests.live import process_stop
 
 DEADLINE_SECONDS = 90
 
@@ -63,12 +64,7 @@ def test_real_worker_runs_the_stale_agent_sweep(tmp_path, redis_url):
         assert SystemEvent.objects.filter(agent=agent, event_type="agent_offline").count() == 1
         assert "agents.periodic.stale_agents_sweep" in output
     finally:
-        worker.terminate()
-        try:
-            worker.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait(timeout=10)
+        process_stop(worker)
         log.close()
         with sender.connection_for_write() as conn:  # leave nothing behind on the shared Redis
             conn.default_channel.queue_delete(queue)

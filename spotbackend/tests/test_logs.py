@@ -182,7 +182,7 @@ def test_errors_go_to_sentry_only_when_a_dsn_is_set(tmp_path, with_dsn):
 def test_a_real_worker_logs_json_lines_with_the_task_id_and_the_enqueuing_request_id(tmp_path, redis_url):
     from celery import Celery
 
-    from spotbackend.tests.live import database_url
+    from spotbackend.tests.live import database_url, process_stop
 
     queue = f"sb-logs-{uuid.uuid4().hex[:12]}"
     env = {**os.environ, "DATABASE_URL": database_url(), "REDIS_URL": redis_url, "CONN_MAX_AGE": "0",
@@ -214,12 +214,7 @@ def test_a_real_worker_logs_json_lines_with_the_task_id_and_the_enqueuing_reques
         lines = [line for line in output.splitlines() if line.startswith("{")]
         assert lines and all(json.loads(line)["level"] for line in lines)
     finally:
-        worker.terminate()
-        try:
-            worker.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait(timeout=10)
+        process_stop(worker)
         log.close()
         with sender.connection_for_write() as conn:
             conn.default_channel.queue_delete(queue)
