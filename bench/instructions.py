@@ -11,8 +11,8 @@ and is not counted here; the load benchmark (bench/load.py) measures the whole.
     python bench/instructions.py --ablate json_first  # the server with a mechanism off (bench/ablation.py)
     python bench/instructions.py --kinds heartbeat --targets server
 
-The server runs its production settings on a throwaway database (bench_instructions on DATABASE_URL,
-MariaDB by default) and a Redis database (--redis-url). Needs valgrind (Debian: apt-get install valgrind).
+The server runs its production settings (bench/load.py's) on a throwaway MariaDB database (bench_instructions
+on 127.0.0.1:3306) and Redis database (--redis-url). Needs valgrind (Debian: apt-get install valgrind).
 """
 import argparse
 import io
@@ -25,28 +25,23 @@ import subprocess
 import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
 from pathlib import Path
+
+from load import MIX, Agent, fresh_stores, server_env  # the load benchmark's fleet, mix and settings
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "bench"
 FEW, MANY = 20, 120
 # One web process's rate of calls in the virtual clock (about what level a gives each process).
 CALLS_PER_SECOND = 100
-# Per agent-minute, as in bench/load.py.
-MIX = {"heartbeat": 2.0, "pending-commands": 4.0, "config": 1.0, "pricing-report": 0.2}
-INSTANCE_ID = "i-0b0000000000000001"
-SECRET = "bench-instructions-secret-key-not-for-production-0123456789"
+AGENT = Agent(0)  # t3.medium in us-east-1a, spot: the load benchmark's first agent
+WORKDIR = Path(tempfile.gettempdir()) / "bench-instructions"
 
 
-def server_env(args) -> dict:
-    return dict(os.environ, DJANGO_SETTINGS_MODULE="spotbackend.settings", DEBUG="false", SECRET_KEY=SECRET,
-                ALLOWED_HOSTS="127.0.0.1,localhost", DATABASE_URL=f"{args.database_server}/{args.db}",
-                REDIS_URL=args.redis_url, SPOTBACKEND_VAR_DIR=str(Path(tempfile.gettempdir()) / "bench-instructions"),
-                PYTHONPATH=f"{ROOT}{os.pathsep}{BENCH}")
-
-
-def ceiling_env() -> dict:
+def env_of(target: str, args) -> dict:
+    if target == "server":
+        env = server_env(db=args.db, redis_url=args.redis_url, workdir=WORKDIR, name="instructions")
+        return dict(env, PYTHONPATH=f"{ROOT}{os.pathsep}{BENCH}")
     return dict(os.environ, DJANGO_SETTINGS_MODULE="ceiling.settings", PYTHONPATH=str(BENCH))
 
 
@@ -73,29 +68,13 @@ def wsgi_call(application, method: str, path: str, token: str, body: dict | None
     return status[0], data
 
 
-def pricing_body(rng: random.Random) -> dict:
-    pools = [{"pool_id": f"t3.medium.us-east-1{z}", "instance_type": "t3.medium", "az": f"us-east-1{z}",
-              "price": round(0.0125 * (1 + 0.04 * k) * rng.uniform(0.97, 1.03), 6)} for k, z in enumerate("abcdef")]
-    rng.shuffle(pools)
-    own = next(p for p in pools if p["pool_id"] == "t3.medium.us-east-1a")
-    cheapest = min(pools, key=lambda p: p["price"])
-    return {"instance": {"instance_id": INSTANCE_ID, "instance_type": "t3.medium", "region": "us-east-1",
-                         "az": "us-east-1a", "mode": "spot", "pool_id": own["pool_id"]},
-            "pricing": {"on_demand_price": 0.0416, "current_spot_price": own["price"],
-                        "cheapest_pool": {"pool_id": cheapest["pool_id"], "price": cheapest["price"]},
-                        "spot_pools": pools,
-                        "collected_at": datetime.now(timezone.utc).replace(tzinfo=None).isoformat()}}
-
-
 def calls(agent_id: str, rng: random.Random) -> dict:
     base = f"/api/agents/{agent_id}"
-    heartbeat = {"status": "online", "monitored_instances": [INSTANCE_ID], "instance_id": INSTANCE_ID,
-                 "instance_type": "t3.medium", "mode": "spot", "az": "us-east-1a"}
     return {
-        "heartbeat": lambda: ("POST", f"{base}/heartbeat", heartbeat),
-        "pending-commands": lambda: ("GET", f"{base}/pending-commands?instance_id={INSTANCE_ID}", None),
+        "heartbeat": lambda: ("POST", f"{base}/heartbeat", AGENT.heartbeat_body()),
+        "pending-commands": lambda: ("GET", f"{base}/pending-commands?instance_id={AGENT.instance_id}", None),
         "config": lambda: ("GET", f"{base}/config", None),
-        "pricing-report": lambda: ("POST", f"{base}/pricing-report", pricing_body(rng)),
+        "pricing-report": lambda: ("POST", f"{base}/pricing-report", AGENT.pricing_body(rng)),
     }
 
 
@@ -134,38 +113,34 @@ def child(target: str, kind: str, n: int, fleet_file: str) -> None:
 
 # --- the parent ------------------------------------------------------------------------------------
 
-def fleet_create(args) -> str:
-    """A fresh database with one client and one registered agent (through the API); its token and id."""
-    import MySQLdb
+def setup(fleet_file: str) -> None:
+    """One client and one agent registered through the API; their token and agent id to `fleet_file`."""
+    import django
 
-    conn = MySQLdb.connect(host=args.mysql_host, port=args.mysql_port, user="root", passwd="")
-    conn.cursor().execute(f"DROP DATABASE IF EXISTS `{args.db}`")
-    conn.cursor().execute(f"CREATE DATABASE `{args.db}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
-    conn.close()
-    env = server_env(args)
+    django.setup()
+    from clients.services import client_create
+    from spotbackend.wsgi import application
+
+    _, token = client_create(name="Bench", email="bench@example.com")
+    status, data = wsgi_call(application, "POST", "/api/agents/register", token, AGENT.register_body(token))
+    if not status.startswith("200"):
+        raise SystemExit(f"register: {status} {data[:300]!r}")
+    Path(fleet_file).write_text(json.dumps([token, json.loads(data)["agent_id"]]))
+
+
+def fleet_create(args) -> str:
+    """A fresh database and Redis database with one client and one registered agent."""
+    fresh_stores(db=args.db, redis_url=args.redis_url)
+    env = env_of("server", args)
     subprocess.run([sys.executable, str(ROOT / "manage.py"), "migrate", "-v0"], env=env, check=True)
-    script = (
-        "import django, json, sys; django.setup()\n"
-        "from django.core.cache import caches; [c.clear() for c in caches.all()]\n"
-        "from clients.services import client_create\n"
-        "from spotbackend.wsgi import application\n"
-        "from instructions import wsgi_call, INSTANCE_ID\n"
-        "client, token = client_create(name='Bench', email='bench@example.com')\n"
-        "body = {'client_token': token, 'hostname': 'h1', 'instance_id': INSTANCE_ID, 'instance_type': 't3.medium',"
-        " 'region': 'us-east-1', 'az': 'us-east-1a', 'ami_id': 'ami-0abc1234', 'agent_version': '4.0.0',"
-        " 'logical_agent_id': 'bench-1', 'mode': 'spot', 'private_ip': '10.0.0.1', 'public_ip': None}\n"
-        "status, data = wsgi_call(application, 'POST', '/api/agents/register', token, body)\n"
-        "assert status.startswith('200'), (status, data)\n"
-        "print(json.dumps([token, json.loads(data)['agent_id']]))\n"
-    )
-    out = subprocess.run([sys.executable, "-c", script], env=env, check=True, capture_output=True, text=True)
-    path = Path(tempfile.gettempdir()) / "bench-instructions-fleet.json"
-    path.write_text(out.stdout.strip().splitlines()[-1])
-    return str(path)
+    fleet_file = str(WORKDIR / "fleet.json")
+    WORKDIR.mkdir(parents=True, exist_ok=True)
+    subprocess.run([sys.executable, __file__, "--setup", fleet_file], env=env, check=True)
+    return fleet_file
 
 
 def instructions(target: str, kind: str, n: int, fleet_file: str, args) -> int:
-    env = server_env(args) if target == "server" else ceiling_env()
+    env = env_of(target, args)
     env.update(ABLATE=args.ablate, PYTHONHASHSEED="0")  # the same dict and set layouts in every run
     with tempfile.TemporaryDirectory() as tmp:
         done = subprocess.run(
@@ -178,23 +153,22 @@ def instructions(target: str, kind: str, n: int, fleet_file: str, args) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--kinds", default=",".join(MIX))
+    parser.add_argument("--kinds", default=",".join(k for k, _ in MIX))
     parser.add_argument("--targets", default="server,ceiling")
     parser.add_argument("--ablate", default="", help="mechanisms switched off in the server (bench/ablation.py)")
     parser.add_argument("--db", default="bench_instructions")
-    parser.add_argument("--database-server", default="mysql://root@127.0.0.1:3306")
     parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/6"))
     parser.add_argument("--jobs", type=int, default=2, help="valgrind runs at once (counts do not depend on it)")
     parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
+    parser.add_argument("--setup", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.setup:
+        return setup(args.setup)
     if args.child:
         target, kind, n, fleet_file = args.child
         return child(target, kind, int(n), fleet_file)
     if not shutil.which("valgrind"):
         raise SystemExit("valgrind is needed (Debian: apt-get install valgrind)")
-    host_port = args.database_server.rsplit("@", 1)[-1]
-    args.mysql_host, _, port = host_port.partition(":")
-    args.mysql_port = int(port or 3306)
     kinds = [k for k in args.kinds.split(",") if k]
     targets = [t for t in args.targets.split(",") if t]
     fleet_file = fleet_create(args) if "server" in targets else ""
@@ -209,9 +183,9 @@ def main() -> None:
         row = [per_call[t, k] for t in targets]
         ratio = f"  {row[0] / row[1]:9.2f}x" if len(row) == 2 else ""
         print(f"  {k:18s}" + "".join(f"{v / 1e6:12.2f} M" for v in row) + ratio)
-    if set(kinds) == set(MIX):
-        weight = sum(MIX.values())
-        mix = [sum(per_call[t, k] * w for k, w in MIX.items()) / weight for t in targets]
+    if set(kinds) == {k for k, _ in MIX}:
+        weight = sum(w for _, w in MIX)
+        mix = [sum(per_call[t, k] * w for k, w in MIX) / weight for t in targets]
         ratio = f"  {mix[0] / mix[1]:9.2f}x" if len(mix) == 2 else ""
         print(f"  {'mix (load.py)':18s}" + "".join(f"{v / 1e6:12.2f} M" for v in mix) + ratio)
 
