@@ -9,8 +9,14 @@ Per agent, each entry with a TTL of ENTRY_SECONDS:
   database adds it only if no writer did meanwhile (`cache.add`).
 - `pending`: ("none", owner) once a poll found no pending command; `command_issue` overwrites it with "pending"
   when it commits and the poll that claims a command removes it, so a poll never misses a command.
-- `heartbeat`: the agent's last known heartbeat signature, a hint only: the heartbeat that matches it
-  is buffered, and the buffer's write checks it against the row again (agents/services/heartbeats.py).
+
+Per agent and per process, with no Redis (so the same with Redis down):
+- the heartbeat signature: the agent's row (owner, instance, status, type, zone, mode) as this process
+  last read or wrote it, a hint only: the heartbeat that matches it is buffered, and the buffer's write
+  checks it against the row again and forgets it if the row changed or the agent is gone
+  (agents/services/heartbeats.py). Least recently used beyond HINTS_MAX agents. So an agent deleted
+  by another process may have its heartbeats answered 200 here (and dropped) until this process's
+  next buffer write, HEARTBEAT_BUFFER_SECONDS at most; in the deleting process at once 404.
 
 Redis down or hung: every read is a miss (the database answers) and writes are skipped, behind one
 circuit breaker (the circuitbreaker package): after a failure the cache is left alone for
@@ -18,7 +24,9 @@ BREAKER_RESET_SECONDS. A write
 skipped while Redis was unreachable can leave an entry stale for at most ENTRY_SECONDS.
 """
 import logging
+import threading
 
+from cachetools import LRUCache
 from circuitbreaker import CircuitBreaker, CircuitBreakerError
 from django.core.cache import caches
 from django.db import transaction
@@ -105,15 +113,32 @@ def commands_claimed(agent_pk) -> None:
     _call("delete", _key(agent_pk, "pending"))
 
 
+HINTS_MAX = 100_000
+_hints = LRUCache(maxsize=HINTS_MAX)
+_hints_lock = threading.Lock()  # cachetools caches are not thread-safe
+_HINT_LOOKUPS = {True: CACHE_LOOKUPS.labels("heartbeat", "hit"), False: CACHE_LOOKUPS.labels("heartbeat", "miss")}
+
+
 def heartbeat_hint_get(agent_pk) -> tuple | None:
-    return _get(agent_pk, "heartbeat")
+    with _hints_lock:
+        signature = _hints.get(agent_pk)
+    _HINT_LOOKUPS[signature is not None].inc()
+    return signature
 
 
 def heartbeat_hint_set(agent_pk, signature: tuple) -> None:
-    _call("set", _key(agent_pk, "heartbeat"), signature, ENTRY_SECONDS)
+    with _hints_lock:
+        _hints[agent_pk] = signature
+
+
+def heartbeat_hints_forget(agent_pks) -> None:
+    with _hints_lock:
+        for pk in agent_pks:
+            _hints.pop(pk, None)
 
 
 def agents_deleted(agent_pks) -> None:
-    keys = [_key(pk, what) for pk in agent_pks for what in ("config", "pending", "heartbeat")]
+    keys = [_key(pk, what) for pk in agent_pks for what in ("config", "pending")]
+    heartbeat_hints_forget(agent_pks)
     _call("delete_many", keys)
     transaction.on_commit(lambda: _call("delete_many", keys))

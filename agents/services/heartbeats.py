@@ -103,12 +103,12 @@ def heartbeats_flush() -> int:
         by_second: dict[datetime, list] = {}
         changed = []
         for agent_pk, (at, payload, signature) in pending.items():
-            if agent_pk not in current:
-                continue  # deleted meanwhile
-            if current[agent_pk] == signature:
+            if current.get(agent_pk) == signature:
                 by_second.setdefault(at, []).append(agent_pk)
-            else:
+            elif agent_pk in current:
                 changed.append((agent_pk, payload))
+        # This process's hints that no longer match the row (or whose agent was deleted meanwhile) go.
+        cache.heartbeat_hints_forget([pk for pk in pending if current.get(pk) != pending[pk][2]])
         for at in sorted(by_second):  # rows in primary-key order within each statement, as everywhere
             Agent.objects.filter(Q(last_heartbeat_at__isnull=True) | Q(last_heartbeat_at__lt=at),
                                  pk__in=sorted(by_second[at], key=lambda pk: pk.int)).update(last_heartbeat_at=at)

@@ -71,13 +71,39 @@ def test_the_steady_state_call_costs_no_query(buffered, api, agent, name):
     assert len(ctx.captured_queries) == 0, [q["sql"] for q in ctx.captured_queries]
 
 
-@pytest.mark.parametrize("name,most", [("heartbeat", 1), ("config", 1), ("pending", 2)])
-def test_with_redis_unreachable_a_call_costs_a_query_or_two(buffered, redis_down, api, agent, name, most):
+@pytest.mark.parametrize("name,least,most", [("heartbeat", 0, 0), ("config", 1, 1), ("pending", 1, 2)])
+def test_with_redis_unreachable_a_call_costs_a_query_or_two(buffered, redis_down, api, agent, name, least, most):
+    """The heartbeat's signature hint is kept per process: an unchanged heartbeat needs no Redis."""
     call = calls(api, agent)[name]
     call()
     with CaptureQueriesContext(connection) as ctx:
         assert call().status_code == 200
-    assert 1 <= len(ctx.captured_queries) <= most, [q["sql"] for q in ctx.captured_queries]
+    assert least <= len(ctx.captured_queries) <= most, [q["sql"] for q in ctx.captured_queries]
+
+
+def test_a_row_changed_elsewhere_is_caught_by_the_flush_and_read_again(buffered, api, agent):
+    """Another process (or service) moves the row; this process's hint still matches the heartbeat, which
+    is buffered; the flush finds the row changed, applies the full heartbeat rules and forgets the hint,
+    so the next heartbeat reads the row."""
+    heartbeat = calls(api, agent)["heartbeat"]
+    heartbeat()  # the hint: the row's signature
+    Agent.objects.filter(pk=agent.pk).update(status=AgentStatus.OFFLINE)
+    assert heartbeat().status_code == 200
+    assert Agent.objects.get(pk=agent.pk).status == AgentStatus.OFFLINE  # buffered on the hint
+    heartbeats_flush()
+    assert Agent.objects.get(pk=agent.pk).status == AgentStatus.ONLINE  # the row decided, with every rule
+    with CaptureQueriesContext(connection) as ctx:
+        assert heartbeat().status_code == 200
+    assert len(ctx.captured_queries) >= 1  # hint forgotten: the row is read again
+
+
+def test_an_agent_deleted_by_another_process_is_404_after_this_process_flushes(buffered, api, agent):
+    heartbeat = calls(api, agent)["heartbeat"]
+    heartbeat()
+    Agent.objects.filter(pk=agent.pk).delete()  # as another process would: this one's hint stays
+    assert heartbeat().status_code == 200  # answered on the hint, within the buffer's bound
+    heartbeats_flush()  # nothing to write: the agent is gone, and so is the hint
+    assert heartbeat().status_code == 404
 
 
 def test_a_buffered_heartbeat_is_written_by_the_flush_and_never_moves_backwards(buffered, api, agent):
