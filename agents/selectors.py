@@ -21,7 +21,7 @@ def agent_get_for_client(*, client, agent_id, for_update: bool = False) -> Agent
 def agent_owned_values(*, client, agent_id, fields) -> dict:
     """These columns of the caller's own agent (one query), or NotFoundError."""
     pk = parse_uuid(agent_id)
-    rows = Agent.objects.filter(pk=pk, client=client).values("id", *fields)[:1] if pk else []
+    rows = Agent.objects.filter(pk=pk, client=client).values("id", *fields).order_by()[:1] if pk else []
     if not rows:
         raise NotFoundError("Agent not found.")
     return rows[0]
@@ -34,8 +34,9 @@ def agent_pending_command(*, client, agent_id) -> Command | None:
     if pk is not None and cache.commands_none_known(pk, client.pk):
         return None
     pending = FilteredRelation("commands", condition=Q(commands__is_open=True, commands__status=CommandStatus.PENDING))
+    # One row at most (one open command per agent): no ORDER BY to compile.
     found = list(Agent.objects.filter(pk=pk, client=client).annotate(pending=pending)
-                 .values_list("pending__id", flat=True)[:1]) if pk else []
+                 .values_list("pending__id", flat=True).order_by()[:1]) if pk else []
     if not found:
         raise NotFoundError("Agent not found.")
     if found[0] is None:

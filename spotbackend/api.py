@@ -25,7 +25,7 @@ def get_owned_or_404(queryset, object_id, *, label: str, for_update: bool = Fals
     pk = parse_uuid(object_id)
     obj = None
     if pk is not None:
-        qs = queryset.filter(pk=pk)
+        qs = queryset.filter(pk=pk).order_by()  # one row at most: the model's ordering is not compiled
         obj = next(iter((qs.select_for_update() if for_update else qs)[:1]), None)
     if obj is None:
         raise NotFoundError(f"{label} not found.")

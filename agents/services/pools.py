@@ -44,7 +44,7 @@ def pools_ensure(pool_regions: dict[str, str]) -> None:
     ids = sorted(pool_regions)
     if not ids:
         return
-    existing = set(SpotPool.objects.filter(pk__in=ids).values_list("pk", flat=True))
+    existing = set(SpotPool.objects.filter(pk__in=ids).values_list("pk", flat=True).order_by())
     new_pools = []
     for pid in ids:
         if pid not in existing:
