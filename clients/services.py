@@ -1,4 +1,3 @@
-import copy
 import dataclasses
 import secrets
 import threading
@@ -6,7 +5,7 @@ import time
 from datetime import datetime, timedelta
 
 from cachetools import TTLCache
-from django.db import transaction
+from django.db import DEFAULT_DB_ALIAS, transaction
 from django.utils import timezone
 
 from clients.models import AuditEntry, Client, ClientToken, TokenScope, token_hash
@@ -115,8 +114,16 @@ def token_authenticate(*, token: str, now: datetime | None = None) -> TokenGrant
         return None
     if grant.token_id is not None:
         _token_touch(token_id=grant.token_id, now=now)
-    # A request may change its own client object; never the cached one.
-    return dataclasses.replace(grant, client=copy.copy(grant.client))
+    return dataclasses.replace(grant, client=_client_copy(grant.client))
+
+
+_CLIENT_FIELDS = [field.attname for field in Client._meta.concrete_fields]
+
+
+def _client_copy(client: Client) -> Client:
+    """A request may change its own client object, never the cached one: each call gets a copy, built
+    with `Model.from_db` (half the cost of `copy.copy`, which goes through pickling's protocol)."""
+    return Client.from_db(DEFAULT_DB_ALIAS, _CLIENT_FIELDS, [getattr(client, name) for name in _CLIENT_FIELDS])
 
 
 def client_get_by_token(*, token: str) -> Client | None:
