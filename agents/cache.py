@@ -20,8 +20,10 @@ Per agent and per process, with no Redis (so the same with Redis down):
 
 Redis down or hung: every read is a miss (the database answers) and writes are skipped, behind one
 circuit breaker (the circuitbreaker package): after a failure the cache is left alone for
-BREAKER_RESET_SECONDS. A write
-skipped while Redis was unreachable can leave an entry stale for at most ENTRY_SECONDS.
+BREAKER_RESET_SECONDS. The keys of the skipped changes are kept, and the process's first call that
+reaches Redis again deletes them before anything else: an entry the outage kept unchanged is read
+again from the database, not trusted. Only a process that dies before Redis is back leaves such an
+entry, for at most ENTRY_SECONDS.
 """
 import logging
 import threading
@@ -50,13 +52,33 @@ def _cache(method: str, *args):
     return getattr(caches["agents"], method)(*args)
 
 
+# Keys whose change (a set or a delete) this process could not send to Redis. The next call that reaches
+# Redis deletes them first, so an entry that an outage kept from being changed is never trusted after it.
+_unsent: set[str] = set()
+_unsent_lock = threading.Lock()
+_CHANGED_KEYS = {"set": lambda args: [args[0]], "delete": lambda args: [args[0]], "delete_many": lambda args: args[0]}
+
+
+def _unsent_send() -> None:
+    with _unsent_lock:  # held while Redis answers: only the first call after an outage waits on it
+        if _unsent:
+            _cache("delete_many", list(_unsent))
+            logger.info("deleted %d cache entries whose changes were skipped while Redis was unreachable",
+                        len(_unsent))
+            _unsent.clear()
+
+
 def _call(method: str, *args, default=None):
     recovering = breaker.failure_count > 0
     try:
+        if _unsent:
+            _unsent_send()
         value = _cache(method, *args)
     except CircuitBreakerError:
+        _unsent_add(method, args)
         return default
     except Exception as exc:  # any Redis error: the cache is only an accelerator
+        _unsent_add(method, args)
         logger.warning("cache %s failed (%s); the database answers for %s s", method, type(exc).__name__,
                        BREAKER_RESET_SECONDS)
         CACHE_BREAKER_OPENINGS.inc()
@@ -65,6 +87,12 @@ def _call(method: str, *args, default=None):
     if recovering:
         CACHE_BREAKER_OPEN.set(0)
     return value
+
+
+def _unsent_add(method: str, args) -> None:
+    if method in _CHANGED_KEYS:
+        with _unsent_lock:
+            _unsent.update(_CHANGED_KEYS[method](args))
 
 
 def _get(agent_pk, what: str):

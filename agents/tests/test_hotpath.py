@@ -55,11 +55,15 @@ def last_seen(agent):
     return Agent.objects.values_list("last_heartbeat_at", flat=True).get(pk=agent.pk)
 
 
-@pytest.fixture
-def redis_down(settings):
+def caches_down() -> dict:
     down = {"BACKEND": "django_redis.cache.RedisCache", "LOCATION": f"redis://127.0.0.1:{_closed_port()}/0",
             "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.2, "SOCKET_TIMEOUT": 0.2}}
-    settings.CACHES = {"default": down, "agents": down}
+    return {"default": down, "agents": down}
+
+
+@pytest.fixture
+def redis_down(settings):
+    settings.CACHES = caches_down()
 
 
 @pytest.mark.parametrize("name", ["heartbeat", "config", "pending"])
@@ -171,6 +175,26 @@ def test_a_poll_that_read_none_before_a_command_committed_cannot_hide_it(api, ag
     agent_cache.commands_none_remember(agent.pk, client_obj.pk)  # the late fill of the poll that read none
     polled = calls(api, agent)["pending"]().json()["commands"]
     assert [c["id"] for c in polled] == [str(command.pk)]
+
+
+def test_an_entry_an_outage_kept_unchanged_is_not_trusted_after_it(settings, api, agent,
+                                                                    django_capture_on_commit_callbacks):
+    """Redis unreachable while a command is issued and the settings change: the cache's "none" and
+    config entries stay as they were. The first call that reaches Redis again deletes them."""
+    from agents.cache import breaker
+
+    assert calls(api, agent)["pending"]().json()["commands"] == []  # "none" in Redis
+    assert calls(api, agent)["config"]().json()["replica_count"] != 3  # the config in Redis
+    up = settings.CACHES
+    settings.CACHES = caches_down()
+    with django_capture_on_commit_callbacks(execute=True):
+        command = command_issue(agent=agent, target_mode="ondemand")
+    with django_capture_on_commit_callbacks(execute=True):
+        agent_settings_update(agent=Agent.objects.get(pk=agent.pk), changes={"replica_count": 3})
+    settings.CACHES = up
+    breaker.reset()  # as BREAKER_RESET_SECONDS later
+    assert [c["id"] for c in calls(api, agent)["pending"]().json()["commands"]] == [str(command.pk)]
+    assert calls(api, agent)["config"]().json()["replica_count"] == 3
 
 
 def test_a_deleted_agent_is_404_at_once(api, agent):
