@@ -43,7 +43,8 @@ bench-inprocess:
 
 # Instructions per agent call, server beside the empty-view ceiling, under valgrind's callgrind: a count
 # the machine's load does not move, for before/after comparisons and the ablation table
-# (docs/PERFORMANCE.md). ABLATE=name,... switches mechanisms off (bench/ablation.py). Needs valgrind.
+# (docs/PERFORMANCE.md). ABLATE=name,... switches mechanisms off (bench/ablation.py); REDIS_DOWN=1 runs
+# the server with Redis unreachable. Needs valgrind.
 bench-instructions:
 	scripts/bootstrap
-	$(VENV)/bin/python bench/instructions.py $(if $(ABLATE),--targets server --ablate $(ABLATE))
+	$(VENV)/bin/python bench/instructions.py $(if $(ABLATE),--targets server --ablate $(ABLATE)) $(if $(REDIS_DOWN),--redis-down)

@@ -10,6 +10,7 @@ and is not counted here; the load benchmark (bench/load.py) measures the whole.
     python bench/instructions.py                      # every kind, server and ceiling, the mix's ratio
     python bench/instructions.py --ablate json_first  # the server with a mechanism off (bench/ablation.py)
     python bench/instructions.py --kinds heartbeat --targets server
+    python bench/instructions.py --redis-down         # the server with REDIS_URL on a closed port
 
 The server runs its production settings (bench/load.py's) on a throwaway MariaDB database (bench_instructions
 on 127.0.0.1:3306) and Redis database (--redis-url). Needs valgrind (Debian: apt-get install valgrind).
@@ -27,7 +28,7 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from load import MIX, Agent, fresh_stores, server_env  # the load benchmark's fleet, mix and settings
+from load import MIX, Agent, free_port, fresh_stores, server_env  # the load benchmark's fleet, mix and settings
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "bench"
@@ -40,7 +41,8 @@ WORKDIR = Path(tempfile.gettempdir()) / "bench-instructions"
 
 def env_of(target: str, args) -> dict:
     if target == "server":
-        env = server_env(db=args.db, redis_url=args.redis_url, workdir=WORKDIR, name="instructions")
+        redis_url = f"redis://127.0.0.1:{free_port()}/0" if args.redis_down else args.redis_url
+        env = server_env(db=args.db, redis_url=redis_url, workdir=WORKDIR, name="instructions")
         return dict(env, PYTHONPATH=f"{ROOT}{os.pathsep}{BENCH}")
     return dict(os.environ, DJANGO_SETTINGS_MODULE="ceiling.settings", PYTHONPATH=str(BENCH))
 
@@ -158,6 +160,8 @@ def main() -> None:
     parser.add_argument("--ablate", default="", help="mechanisms switched off in the server (bench/ablation.py)")
     parser.add_argument("--db", default="bench_instructions")
     parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/6"))
+    parser.add_argument("--redis-down", action="store_true",
+                        help="the server's calls run with REDIS_URL on a closed port (Redis out); the setup has Redis")
     parser.add_argument("--jobs", type=int, default=2, help="valgrind runs at once (counts do not depend on it)")
     parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     parser.add_argument("--setup", help=argparse.SUPPRESS)
@@ -171,9 +175,10 @@ def main() -> None:
         raise SystemExit("valgrind is needed (Debian: apt-get install valgrind)")
     kinds = [k for k in args.kinds.split(",") if k]
     targets = [t for t in args.targets.split(",") if t]
-    fleet_file = fleet_create(args) if "server" in targets else ""
+    fleet_file = fleet_create(args) if "server" in targets else ""  # (with Redis: fresh_stores flushes it)
     print(f"instructions per call (callgrind, {MANY} minus {FEW} calls through the WSGI application)"
-          + (f"; server with {args.ablate} off" if args.ablate else ""), flush=True)
+          + (f"; server with {args.ablate} off" if args.ablate else "")
+          + ("; server with Redis unreachable" if args.redis_down else ""), flush=True)
     jobs = [(t, k, n) for t in targets for k in kinds for n in (FEW, MANY)]
     with ThreadPoolExecutor(args.jobs) as pool:
         counts = dict(zip(jobs, pool.map(lambda j: instructions(*j, fleet_file, args), jobs)))

@@ -17,7 +17,7 @@ This module imports no app (the project package must not)."""
 import contextvars
 import logging
 import re
-import uuid
+import secrets
 
 from django.utils.log import log_response
 
@@ -35,7 +35,7 @@ def request_id_from(value) -> str:
     """The caller's request id when it is safe to log and echo, else a new one (32 hex digits)."""
     if isinstance(value, str) and REQUEST_ID_RE.fullmatch(value):
         return value
-    return uuid.uuid4().hex
+    return secrets.token_hex(16)
 
 
 def bind(**values) -> dict:
