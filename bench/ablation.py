@@ -4,6 +4,7 @@ one mechanism the way a newcomer deleting it would; nothing here is used outside
 
   token_cache       every call reads its client by token (clients/services.py keeps none)
   heartbeat_buffer  every heartbeat is written before it is answered (HEARTBEAT_BUFFER_SECONDS = 0)
+  heartbeat_hint    no per-process signature hint: every heartbeat reads its row (agents/cache.py)
   gc_freeze         the start-up objects stay in the collector's reach (spotbackend/wsgi.py)
   switch_interval   Python's default 5 ms interpreter-lock hand-over (spotbackend/wsgi.py)
   bound_serializers an answer's output serializer is built for each call (spotbackend/api.py)
@@ -17,7 +18,7 @@ import os
 import sys
 
 ABLATE = {name.strip() for name in os.environ.get("ABLATE", "").split(",") if name.strip()}
-KNOWN = {"token_cache", "heartbeat_buffer", "gc_freeze", "switch_interval", "bound_serializers", "flat_fields",
+KNOWN = {"token_cache", "heartbeat_buffer", "heartbeat_hint", "gc_freeze", "switch_interval", "bound_serializers", "flat_fields",
          "json_first", "pages_only"}
 if ABLATE - KNOWN:
     raise SystemExit(f"unknown mechanisms: {sorted(ABLATE - KNOWN)}")
@@ -48,6 +49,10 @@ if "heartbeat_buffer" in ABLATE:
     from django.conf import settings
 
     settings.HEARTBEAT_BUFFER_SECONDS = 0
+if "heartbeat_hint" in ABLATE:
+    from agents import cache
+
+    cache.heartbeat_hint_get = lambda agent_pk: None
 if "bound_serializers" in ABLATE:
     from spotbackend import api
 
