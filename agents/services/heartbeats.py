@@ -5,7 +5,9 @@ A heartbeat that changes nothing but the time is buffered in its web process and
 others by a background thread every HEARTBEAT_BUFFER_SECONDS (docs/ARCHITECTURE.md §8): the dashboard
 and the stale sweep see `last_heartbeat_at` up to that late, and a web process killed with SIGKILL
 loses at most that much of last-seen times. Every other heartbeat (a new status, instance, type, zone
-or mode) is written before it is answered."""
+or mode) is written before it is answered. "Unchanged" is judged against this process's hint of the
+row (agents/cache.py); when another process or a service changed the row meanwhile, the buffer's
+write finds it out and applies the heartbeat with every rule, within HEARTBEAT_BUFFER_SECONDS."""
 import atexit
 import logging
 import os
