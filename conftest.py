@@ -37,6 +37,17 @@ def other_api(other_client) -> APIClient:
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _celery_task_modules():
+    """Every task module imported before the first test, as the worker does at start. `broker_at`
+    below closes the project's Celery app, and Celery's `close()` also takes it off the list of apps
+    that a task module imported later registers its tasks with (`pytest spotbackend` then missed
+    `notifications.*`)."""
+    from spotbackend.celery import app
+
+    app.loader.import_default_modules()
+
+
 @pytest.fixture(autouse=True)
 def _fresh_process_state(settings):
     """Every test starts with an empty Django cache on the real Redis (TEST_REDIS_URL; `make test`
