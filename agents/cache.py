@@ -56,7 +56,6 @@ def _cache(method: str, *args):
 # Redis deletes them first, so an entry that an outage kept from being changed is never trusted after it.
 _unsent: set[str] = set()
 _unsent_lock = threading.Lock()
-_CHANGED_KEYS = {"set": lambda args: [args[0]], "delete": lambda args: [args[0]], "delete_many": lambda args: args[0]}
 
 
 def _unsent_send() -> None:
@@ -90,9 +89,10 @@ def _call(method: str, *args, default=None):
 
 
 def _unsent_add(method: str, args) -> None:
-    if method in _CHANGED_KEYS:
-        with _unsent_lock:
-            _unsent.update(_CHANGED_KEYS[method](args))
+    """A set or delete that did not reach Redis (an `add` only fills: skipping it is harmless)."""
+    keys = args[0] if method == "delete_many" else [args[0]] if method in ("set", "delete") else []
+    with _unsent_lock:
+        _unsent.update(keys)
 
 
 def _get(agent_pk, what: str):

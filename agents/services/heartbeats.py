@@ -103,14 +103,15 @@ def heartbeats_flush() -> int:
         rows = Agent.objects.filter(pk__in=list(pending)).values_list("pk", *SIGNATURE_FIELDS)
         current = {pk: tuple(signature) for pk, *signature in rows}
         by_second: dict[datetime, list] = {}
-        changed = []
+        changed, stale = [], []
         for agent_pk, (at, payload, signature) in pending.items():
             if current.get(agent_pk) == signature:
                 by_second.setdefault(at, []).append(agent_pk)
-            elif agent_pk in current:
+                continue
+            stale.append(agent_pk)  # this process's hint no longer matches the row
+            if agent_pk in current:  # (else deleted meanwhile)
                 changed.append((agent_pk, payload))
-        # This process's hints that no longer match the row (or whose agent was deleted meanwhile) go.
-        cache.heartbeat_hints_forget([pk for pk in pending if current.get(pk) != pending[pk][2]])
+        cache.heartbeat_hints_forget(stale)
         for at in sorted(by_second):  # rows in primary-key order within each statement, as everywhere
             Agent.objects.filter(Q(last_heartbeat_at__isnull=True) | Q(last_heartbeat_at__lt=at),
                                  pk__in=sorted(by_second[at], key=lambda pk: pk.int)).update(last_heartbeat_at=at)
