@@ -301,8 +301,7 @@ def test_cache_hits_misses_and_breaker_openings_are_counted(settings, api, agent
     assert value("spotbackend_cache_lookups_total", entry="config", result="hit") == hits + 1
     openings = value("spotbackend_cache_breaker_openings_total")
     errors = value("spotbackend_cache_lookups_total", entry="config", result="error")
-    down = {"BACKEND": "django_redis.cache.RedisCache", "LOCATION": f"redis://127.0.0.1:{_closed_port()}/0"}
-    settings.CACHES = {"default": down, "agents": down}
+    settings.CACHES = caches_down()
     calls(api, agent)["config"]()
     calls(api, agent)["config"]()
     assert value("spotbackend_cache_breaker_openings_total") == openings + 1
