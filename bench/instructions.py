@@ -11,6 +11,7 @@ and is not counted here; the load benchmark (bench/load.py) measures the whole.
     python bench/instructions.py --ablate json_first  # the server with a mechanism off (bench/ablation.py)
     python bench/instructions.py --kinds heartbeat --targets server
     python bench/instructions.py --redis-down         # the server with REDIS_URL on a closed port
+    python bench/instructions.py --targets server,floor,floor-ops,ceiling  # and the floor (bench/ceiling/floor.py)
 
 The server runs its production settings (bench/load.py's) on a throwaway MariaDB database (bench_instructions
 on 127.0.0.1:3306) and Redis database (--redis-url). Needs valgrind (Debian: apt-get install valgrind).
@@ -44,6 +45,9 @@ def env_of(target: str, args) -> dict:
         redis_url = f"redis://127.0.0.1:{free_port()}/0" if args.redis_down else args.redis_url
         env = server_env(db=args.db, redis_url=redis_url, workdir=WORKDIR, name="instructions")
         return dict(env, PYTHONPATH=f"{ROOT}{os.pathsep}{BENCH}")
+    if target in ("floor", "floor-ops"):  # bench/ceiling/floor.py: the ceiling plus what the rules require
+        return dict(os.environ, DJANGO_SETTINGS_MODULE="ceiling.floor_settings", PYTHONPATH=f"{BENCH}{os.pathsep}{ROOT}",
+                    FLOOR_REDIS_URL=args.redis_url, FLOOR_OPS="1" if target == "floor-ops" else "0")
     return dict(os.environ, DJANGO_SETTINGS_MODULE="ceiling.settings", PYTHONPATH=str(BENCH))
 
 
@@ -183,16 +187,16 @@ def main() -> None:
     with ThreadPoolExecutor(args.jobs) as pool:
         counts = dict(zip(jobs, pool.map(lambda j: instructions(*j, fleet_file, args), jobs)))
     per_call = {(t, k): (counts[t, k, MANY] - counts[t, k, FEW]) / (MANY - FEW) for t in targets for k in kinds}
-    print(f"  {'call':18s}" + "".join(f"{t:>14s}" for t in targets) + ("       ratio" if len(targets) == 2 else ""))
-    for k in kinds:
-        row = [per_call[t, k] for t in targets]
-        ratio = f"  {row[0] / row[1]:9.2f}x" if len(row) == 2 else ""
-        print(f"  {k:18s}" + "".join(f"{v / 1e6:12.2f} M" for v in row) + ratio)
+    base = "ceiling" if "ceiling" in targets and len(targets) > 1 else None  # ratios to the ceiling
+    ratios = [t for t in targets if t != base] if base else []
+    print(f"  {'call':18s}" + "".join(f"{t:>14s}" for t in targets) + "".join(f"{t[:10]:>12s}/c" for t in ratios))
+    weight = sum(w for _, w in MIX)
+    rows = [(k, {t: per_call[t, k] for t in targets}) for k in kinds]
     if set(kinds) == {k for k, _ in MIX}:
-        weight = sum(w for _, w in MIX)
-        mix = [sum(per_call[t, k] * w for k, w in MIX) / weight for t in targets]
-        ratio = f"  {mix[0] / mix[1]:9.2f}x" if len(mix) == 2 else ""
-        print(f"  {'mix (load.py)':18s}" + "".join(f"{v / 1e6:12.2f} M" for v in mix) + ratio)
+        rows.append(("mix (load.py)", {t: sum(per_call[t, k] * w for k, w in MIX) / weight for t in targets}))
+    for name, row in rows:
+        print(f"  {name:18s}" + "".join(f"{row[t] / 1e6:12.2f} M" for t in targets)
+              + "".join(f"{row[t] / row[base]:13.2f}x" for t in ratios))
 
 
 if __name__ == "__main__":

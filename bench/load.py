@@ -656,10 +656,11 @@ def print_table(title: str, results: dict[str, dict]) -> None:
         if res["error_kinds"]:
             extra.append("transport errors: " + ", ".join(f"{k} x{v}" for k, v in sorted(res["error_kinds"].items())))
         print(f"  {target}: " + "; ".join(extra))
-    if {"server", "ceiling"} <= set(results):
-        s, c = results["server"]["per"]["all"], results["ceiling"]["per"]["all"]
-        print(f"  ratios: throughput server/ceiling = {s['rps'] / max(c['rps'], 1e-9):.2f}; "
-              f"p99 server/ceiling = {s['p99'] / max(c['p99'], 1e-9):.1f}x")
+    for target in ("server", "floor"):
+        if {target, "ceiling"} <= set(results):
+            s, c = results[target]["per"]["all"], results["ceiling"]["per"]["all"]
+            print(f"  ratios: throughput {target}/ceiling = {s['rps'] / max(c['rps'], 1e-9):.2f}; "
+                  f"p99 {target}/ceiling = {s['p99'] / max(c['p99'], 1e-9):.1f}x")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -991,9 +992,13 @@ def main() -> int:
     parser.add_argument("--workers", default=DEFAULT_WORKERS,
                         help="gunicorn's workers for both targets: CLASS:N or CLASS:NxTHREADS, or 'shipped' "
                              "(gunicorn.conf.py's own); default %(default)s")
+    parser.add_argument("--floor", action="store_true",
+                        help="a third target: the floor (bench/ceiling/floor.py), what the rules require and no more")
     parser.add_argument("--via-nginx", action="store_true",
                         help="a private nginx (deploy/nginx/) in front of each target, on free loopback ports")
     args = parser.parse_args()
+    if args.floor and args.via_nginx:
+        parser.error("--floor runs without nginx (the floor is compared with the ceiling, both direct)")
     if args.quick:
         args.rounds, args.duration, args.warmup = 1, min(args.duration, 6.0), min(args.warmup, 5.0)
     levels = [x.strip() for x in args.levels.split(",") if x.strip()]
@@ -1053,8 +1058,16 @@ def main() -> int:
                            SPOTBACKEND_VAR_DIR=str(workdir / "var"))
         stack.start("ceiling", [str(venv_bin / "gunicorn"), "ceiling.wsgi:application", "--bind",
                                 f"{HOST}:{ceiling_port}", *gunicorn_args], ceiling_env, ROOT / "bench")
-        wait_ready(server_port, stack)
-        wait_ready(ceiling_port, stack)
+        targets = {"server": server_port, "ceiling": ceiling_port}
+        if args.floor:  # bench/ceiling/floor.py, with the server's request-id and metrics middleware
+            targets["floor"] = free_port()
+            stack.start("floor", [str(venv_bin / "gunicorn"), "ceiling.wsgi:application", "--bind",
+                                  f"{HOST}:{targets['floor']}", *gunicorn_args],
+                        dict(ceiling_env, DJANGO_SETTINGS_MODULE="ceiling.floor_settings", FLOOR_OPS="1",
+                             FLOOR_REDIS_URL=args.redis_url, PYTHONPATH=f"{ROOT}{os.pathsep}{ROOT / 'bench'}"),
+                        ROOT / "bench")
+        for port in targets.values():
+            wait_ready(port, stack)
         print(f"server on :{server_port} (gunicorn {args.workers}; Celery worker + beat), ceiling on :{ceiling_port}; "
               f"logs in {workdir}", flush=True)
 
@@ -1067,6 +1080,7 @@ def main() -> int:
                                                worker_connections=16384, keepalive=32).start()
                 wait_ready(proxies[target].port, stack)
             server_port, ceiling_port = proxies["server"].port, proxies["ceiling"].port
+            targets.update(server=server_port, ceiling=ceiling_port)
             print(f"through nginx (deploy/nginx/): server via :{server_port}, ceiling via :{ceiling_port}", flush=True)
 
         n_agents = max(LEVELS[lv]["agents"] for lv in levels + ([args.burst_load] if not args.no_burst else []))
@@ -1075,7 +1089,6 @@ def main() -> int:
         failures = setup_fleet(fleet, server_port, token)
         print(f"registered {n_agents} agents and posted a pricing report each through the API "
               f"({time.monotonic() - t0:.0f}s; failed calls retried: {failures})", flush=True)
-        targets = {"server": server_port, "ceiling": ceiling_port}
         for port in targets.values():
             prepare_requests(fleet, port, token)
 
@@ -1105,7 +1118,7 @@ def main() -> int:
             conf = LEVELS[lv]
             agents = fleet[: conf["agents"]]
             spec = {k: conf[k] for k in ("mode", "connections", "rate") if k in conf}
-            rounds = {"server": [], "ceiling": []}
+            rounds = {t: [] for t in targets}
             for r in range(args.rounds):
                 order = list(targets) if r % 2 == 0 else list(reversed(targets))  # no systematic first mover
                 for target in order:
