@@ -7,8 +7,8 @@ one mechanism the way a newcomer deleting it would; nothing here is used outside
   heartbeat_hint    no per-process signature hint: every heartbeat reads its row (agents/cache.py)
   gc_freeze         the start-up objects stay in the collector's reach (spotbackend/wsgi.py)
   switch_interval   Python's default 5 ms interpreter-lock hand-over (spotbackend/wsgi.py)
-  bound_serializers an answer's output serializer is built for each call (spotbackend/api.py)
-  flat_fields       an input serializer deep-copies its fields (spotbackend/fields.py)
+  bound_serializers a body's input serializer and an answer's output serializer are built for
+                    each call (spotbackend/api.py)
   json_first        DRF's default content negotiation (spotbackend/negotiation.py)
   pages_only        the admin's session, user and message middleware run for the API
                     too (spotbackend/middleware.py)
@@ -18,7 +18,7 @@ import os
 import sys
 
 ABLATE = {name.strip() for name in os.environ.get("ABLATE", "").split(",") if name.strip()}
-KNOWN = {"token_cache", "heartbeat_buffer", "heartbeat_hint", "gc_freeze", "switch_interval", "bound_serializers", "flat_fields",
+KNOWN = {"token_cache", "heartbeat_buffer", "heartbeat_hint", "gc_freeze", "switch_interval", "bound_serializers",
          "json_first", "pages_only"}
 if ABLATE - KNOWN:
     raise SystemExit(f"unknown mechanisms: {sorted(ABLATE - KNOWN)}")
@@ -62,12 +62,6 @@ if "bound_serializers" in ABLATE:
         return serializer
 
     api._bound = _unbound
-if "flat_fields" in ABLATE:
-    from rest_framework import serializers
-
-    from spotbackend.fields import FlatSerializer
-
-    FlatSerializer.get_fields = serializers.Serializer.get_fields
 if "json_first" in ABLATE:
     from rest_framework.negotiation import DefaultContentNegotiation
 

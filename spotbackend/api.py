@@ -8,7 +8,6 @@ from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 
 from spotbackend.exceptions import NotFoundError
-from spotbackend.fields import FlatSerializer
 
 
 def parse_uuid(value) -> uuid.UUID | None:
@@ -36,9 +35,7 @@ def parse(serializer_class, request):
     """The validated body; a body that is not a JSON object, or a bad field, is a 400."""
     if not isinstance(request.data, dict):
         raise ValidationError({"detail": "The body must be a JSON object."})
-    serializer = serializer_class(data=request.data)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
+    return _bound(serializer_class).run_validation(request.data)  # what is_valid() runs, without its state
 
 
 def clean(data: dict, *names: str) -> dict:
@@ -53,10 +50,11 @@ def render(serializer_class, instance) -> dict:
 
 @functools.cache
 def _bound(serializer_class):
-    """One serializer per class, its fields built and bound once: building them for every answer
-    cost about ten times the rendering itself on the hot routes (heartbeat, config, pending commands).
-    Rendering only reads the fields, so threads can share them (a nested serializer's fields are
-    built on first use; two threads doing it at once build the same thing)."""
+    """One serializer per class, its fields built and bound once: building them for every body and
+    answer cost more than validating or rendering on the hot routes (heartbeat, config, pending
+    commands). Validating (`run_validation`, which keeps nothing on the serializer; `is_valid` is
+    that plus the result stored on it) and rendering only read the fields, so threads can share them
+    (a nested serializer's fields are built on first use; two threads doing it at once build the same thing)."""
     serializer = serializer_class()
     serializer.fields  # noqa: B018  (builds and binds the fields now, before any thread shares them)
     return serializer
@@ -158,7 +156,7 @@ class ErrorSerializer(serializers.Serializer):
     )
 
 
-class SuccessMessageSerializer(FlatSerializer):
+class SuccessMessageSerializer(serializers.Serializer):
     success = SuccessField()
     message = serializers.CharField()
 

@@ -1,30 +1,7 @@
 """Input fields that refuse the wrong JSON type instead of coercing it (docs/API.md §0: name the field)."""
-import copy
 import decimal
 
 from rest_framework import serializers
-
-
-# Per serializer class, the unbound fields DRF's own `get_fields` returned for its first instance.
-_prototypes: dict[type, dict] = {}
-
-
-class FlatSerializer(serializers.Serializer):
-    """A serializer of plain fields (no nested serializers) whose fields are shallow-copied per use
-    from the ones DRF built for the class's first instance, instead of deep-copied each time: most of
-    the cost of validating an agent's small body."""
-
-    def get_fields(self):
-        prototype = _prototypes.get(type(self))
-        if prototype is None:
-            prototype = _prototypes[type(self)] = super().get_fields()
-        fields = {}
-        for name, field in prototype.items():
-            field = copy.copy(field)
-            if getattr(field, "child", None) is not None:
-                field.child = copy.copy(field.child)
-            fields[name] = field
-        return fields
 
 
 class StrictCharField(serializers.CharField):

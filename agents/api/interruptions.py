@@ -10,7 +10,7 @@ from agents.services.rebalance import rebalance_recommendation_handle
 from agents.services.termination import Notice, termination_notice_handle
 from agents.api.base import AgentApi
 from spotbackend.api import BODY_ERRORS, answers, parse, render
-from spotbackend.fields import FlatSerializer, StrictCharField
+from spotbackend.fields import StrictCharField
 
 
 def _opt_str(**kwargs):
@@ -24,7 +24,7 @@ def _opt_time():
 class TerminationImminentApi(AgentApi):
     """A spot termination notice, posted every 5 s while shown (API.md §1.8); repeats get the same decision."""
 
-    class TerminationNoticeInput(FlatSerializer):
+    class TerminationNoticeInput(serializers.Serializer):
         instance_id = _opt_id(max_length=64)
         termination_time = _opt_time()  # what the v4 agent sends
         time = _opt_time()  # the request document's spelling
@@ -48,7 +48,7 @@ class TerminationImminentApi(AgentApi):
 class RebalanceRecommendationApi(AgentApi):
     """A rebalance recommendation, posted every 30 s while shown (API.md §1.9)."""
 
-    class RebalanceRecommendationInput(FlatSerializer):
+    class RebalanceRecommendationInput(serializers.Serializer):
         instance_id = _opt_id(max_length=64)
         detected_at = _opt_time()
 

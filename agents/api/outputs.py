@@ -8,13 +8,12 @@ from rest_framework import serializers
 from agents.models import AgentStatus, CommandStatus, DecisionKind, Mode, ReplicaStatus, ReplicaType
 from agents.selectors import replica_hourly_cost
 from spotbackend.api import IdField, MoneyField, NullableMoneyField, OmitEmptyMixin, SuccessField
-from spotbackend.fields import FlatSerializer
 
 NO_EVENT = "null when nothing was recorded (an instance never registered for this agent)."
 RECORDED_AS = ["primary", "non_primary", "unknown_instance", "offline_ignored"]
 
 
-class AgentConfigSerializer(FlatSerializer):
+class AgentConfigSerializer(serializers.Serializer):
     """The agent's config (docs/API.md §1.3): it reads `enabled`, always present."""
 
     agent_id = IdField()
@@ -37,7 +36,7 @@ class RegisterOutput(serializers.Serializer):
     config = AgentConfigSerializer()
 
 
-class HeartbeatOutput(FlatSerializer):
+class HeartbeatOutput(serializers.Serializer):
     success = SuccessField()
     recorded_as = serializers.ChoiceField(choices=RECORDED_AS)
 
@@ -63,7 +62,7 @@ class AgentSummarySerializer(serializers.Serializer):
 
 
 
-class CommandItemSerializer(FlatSerializer):
+class CommandItemSerializer(serializers.Serializer):
     """A command as the agent receives it (docs/API.md §1.4)."""
 
     id = IdField(source="pk")
@@ -80,13 +79,13 @@ class PendingCommandsOutput(serializers.Serializer):
     commands = CommandItemSerializer(many=True)
 
 
-class CommandExecutedOutput(FlatSerializer):
+class CommandExecutedOutput(serializers.Serializer):
     success = SuccessField()
     command_id = IdField(source="pk")
     status = serializers.ChoiceField(choices=CommandStatus.choices)
 
 
-class IssueSwitchCommandOutput(FlatSerializer):
+class IssueSwitchCommandOutput(serializers.Serializer):
     success = SuccessField()
     command_id = IdField(source="pk")
     target_mode = serializers.ChoiceField(choices=["spot", "ondemand"])
@@ -97,7 +96,7 @@ class IssueSwitchCommandOutput(FlatSerializer):
         return command.target_pool_id or ""
 
 
-class IgnoredQuoteSerializer(FlatSerializer):
+class IgnoredQuoteSerializer(serializers.Serializer):
     pool_id = serializers.CharField()
     reason = serializers.CharField()
 
@@ -111,7 +110,7 @@ class PricingReportOutput(OmitEmptyMixin, serializers.Serializer):
         help_text="Quotes dropped, each with its reason (agents/services/market.py); present only when any were.")
 
 
-class SwitchReportOutput(FlatSerializer):
+class SwitchReportOutput(serializers.Serializer):
     success = SuccessField()
     switch_id = IdField(source="pk")
     savings_impact = MoneyField(help_text="USD/h: old hourly price minus new hourly price.")
@@ -184,14 +183,14 @@ class ReplicaCreateOutput(serializers.Serializer):
     replica = ReplicaSerializer()
 
 
-class EmergencyReplicaOutput(FlatSerializer):
+class EmergencyReplicaOutput(serializers.Serializer):
     success = SuccessField()
     replica_id = IdField(source="replica.pk")
     instance_id = serializers.CharField(source="replica.instance_id")
     created = serializers.BooleanField()
 
 
-class ReplicaStatusOutput(FlatSerializer):
+class ReplicaStatusOutput(serializers.Serializer):
     success = SuccessField()
     replica_id = IdField(source="pk")
     status = serializers.ChoiceField(choices=ReplicaStatus.choices)

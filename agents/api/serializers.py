@@ -2,7 +2,7 @@
 What the answers look like: agents/api/outputs.py."""
 from rest_framework import serializers
 
-from spotbackend.fields import FlatSerializer, PriceField, StrictBooleanField, StrictCharField
+from spotbackend.fields import PriceField, StrictBooleanField, StrictCharField
 from spotbackend.payloads import text_capped
 
 
@@ -20,7 +20,7 @@ def _opt_id(**kwargs):
     return _id(required=False, allow_null=True, allow_blank=True, **kwargs)
 
 
-class RegisterInput(FlatSerializer):
+class RegisterInput(serializers.Serializer):
     client_token = _opt_str()
     hostname = _opt_str(max_length=255)
     instance_id = _id(max_length=64)
@@ -38,7 +38,7 @@ class RegisterInput(FlatSerializer):
 REPORTED_STATUSES = ["online", "disabled", "offline"]  # what an agent reports of itself
 
 
-class HeartbeatInput(FlatSerializer):
+class HeartbeatInput(serializers.Serializer):
     status = serializers.ChoiceField(choices=REPORTED_STATUSES, required=False, allow_null=True)
     monitored_instances = serializers.ListField(required=False, allow_null=True)
     instance_id = _opt_id(max_length=64)
@@ -47,7 +47,7 @@ class HeartbeatInput(FlatSerializer):
     az = _opt_str(max_length=32)
 
 
-class ExecutedInput(FlatSerializer):
+class ExecutedInput(serializers.Serializer):
     success = StrictBooleanField(required=False, default=True)
     message = StrictCharField(required=False, allow_blank=True, allow_null=True, default="")
 
@@ -59,14 +59,14 @@ class MarkExecutedInput(ExecutedInput):
     command_id = _id()
 
 
-class PoolQuoteInput(FlatSerializer):
+class PoolQuoteInput(serializers.Serializer):
     pool_id = _id(max_length=100)
     instance_type = _opt_str(max_length=64)
     az = _opt_str(max_length=32)
     price = PriceField()
 
 
-class PricingInstanceInput(FlatSerializer):
+class PricingInstanceInput(serializers.Serializer):
     instance_id = _opt_id(max_length=64)
     instance_type = _opt_str(max_length=64)
     region = _opt_str(max_length=32)
@@ -77,7 +77,7 @@ class PricingInstanceInput(FlatSerializer):
     current_pool_id = _opt_id(max_length=100)  # v3.2.0
 
 
-class CheapestPoolInput(FlatSerializer):
+class CheapestPoolInput(serializers.Serializer):
     pool_id = _opt_id()
     price = PriceField(required=False, allow_null=True)
 
@@ -90,7 +90,7 @@ class PricingV4Input(serializers.Serializer):
     collected_at = serializers.DateTimeField(required=False, allow_null=True)
 
 
-class OnDemandV3Input(FlatSerializer):
+class OnDemandV3Input(serializers.Serializer):
     price = PriceField(required=False, allow_null=True)
 
 

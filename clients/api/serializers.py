@@ -7,7 +7,7 @@ from agents.models import AgentStatus, Mode
 from agents.services.agent_settings import REPLICA_COUNT_MAX
 from clients import selectors
 from spotbackend.api import FloatOrZeroField, IdField, MoneyField, SuccessField
-from spotbackend.fields import FlatSerializer, StrictBooleanField
+from spotbackend.fields import StrictBooleanField
 
 
 class SettingsInput(serializers.Serializer):
@@ -20,7 +20,7 @@ class SettingsInput(serializers.Serializer):
     dry_run = StrictBooleanField(required=False)
 
 
-class ValidateOutput(FlatSerializer):
+class ValidateOutput(serializers.Serializer):
     valid = SuccessField()
     client_id = IdField(source="pk")
     name = serializers.CharField()
@@ -151,12 +151,12 @@ class ReplicaListOutput(serializers.Serializer):
     replicas = ReplicaBriefSerializer(many=True)
 
 
-class ToggleEnabledOutput(FlatSerializer):
+class ToggleEnabledOutput(serializers.Serializer):
     success = SuccessField()
     enabled = serializers.BooleanField()
 
 
-class AgentSettingsSerializer(FlatSerializer):
+class AgentSettingsSerializer(serializers.Serializer):
     enabled = serializers.BooleanField()
     auto_switch_enabled = serializers.BooleanField()
     auto_terminate_enabled = serializers.BooleanField()
@@ -239,6 +239,6 @@ class SystemEventPageOutput(serializers.Serializer):
     total = serializers.IntegerField()
 
 
-class DeletedOutput(FlatSerializer):
+class DeletedOutput(serializers.Serializer):
     success = SuccessField()
     message = serializers.CharField()
