@@ -155,3 +155,28 @@ def test_a_price_that_rounds_past_the_column_is_400_naming_it(api, client_obj, p
     assert r.status_code == 400 and "price" in r.json()["error"]
     ok = {**body, "pricing": {"spot_pools": [{"pool_id": "t3.medium.us-east-1a", "price": 999999.9999994}]}}
     assert api.post(f"/api/agents/{agent.pk}/pricing-report", ok, format="json").status_code == 200
+
+
+def test_a_body_serializer_shared_by_every_call_keeps_nothing_between_calls(api, client_obj):
+    """Input serializers are built once per class and shared (spotbackend/api.py `parse`): a refused body
+    must not leave its errors, nor a good one its values, to the next call, in any thread."""
+    from concurrent.futures import ThreadPoolExecutor
+    from types import SimpleNamespace
+
+    from agents.api.serializers import HeartbeatInput
+    from spotbackend.api import parse
+
+    agent = AgentFactory(client=client_obj, instance_id="i-0aaa1111", az="us-east-1a")
+    bad = api.post(f"/api/agents/{agent.pk}/heartbeat", {**P.heartbeat(), "az": 7}, format="json")
+    assert bad.status_code == 400 and "az" in bad.json()["error"]
+    good = api.post(f"/api/agents/{agent.pk}/heartbeat", P.heartbeat(az="us-east-1b"), format="json")
+    assert good.status_code == 200
+    agent.refresh_from_db()
+    assert agent.az == "us-east-1b"
+
+    def validated(n):
+        return parse(HeartbeatInput, SimpleNamespace(data={"instance_id": f"i-{n}", "az": f"az-{n}"}))
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(validated, range(400)))
+    assert [(r["instance_id"], r["az"]) for r in results] == [(f"i-{n}", f"az-{n}") for n in range(400)]
