@@ -3,6 +3,7 @@
 # `make bench`: load benchmark against the empty-view ceiling, background jobs, idle cost (docs/PERFORMANCE.md).
 VENV ?= .venv
 
+comma := ,
 .PHONY: run test bench bench-inprocess bench-instructions check check-alerts
 
 run:
@@ -44,7 +45,8 @@ bench-inprocess:
 # Instructions per agent call, server beside the empty-view ceiling, under valgrind's callgrind: a count
 # the machine's load does not move, for before/after comparisons and the ablation table
 # (docs/PERFORMANCE.md). ABLATE=name,... switches mechanisms off (bench/ablation.py); REDIS_DOWN=1 runs
-# the server with Redis unreachable. Needs valgrind.
+# the server with Redis unreachable; FLOOR=1 adds the floor (bench/ceiling/floor.py: the empty view plus
+# what the rules require). Needs valgrind.
 bench-instructions:
 	scripts/bootstrap
-	$(VENV)/bin/python bench/instructions.py $(if $(ABLATE),--targets server --ablate $(ABLATE)) $(if $(REDIS_DOWN),--redis-down)
+	$(VENV)/bin/python bench/instructions.py $(if $(ABLATE),--targets server --ablate $(ABLATE)) $(if $(REDIS_DOWN),--redis-down) $(if $(FLOOR),--targets server$(comma)floor$(comma)floor-ops$(comma)ceiling)
