@@ -997,8 +997,8 @@ def main() -> int:
     parser.add_argument("--via-nginx", action="store_true",
                         help="a private nginx (deploy/nginx/) in front of each target, on free loopback ports")
     args = parser.parse_args()
-    if args.floor and args.via_nginx:
-        parser.error("--floor runs without nginx (the floor is compared with the ceiling, both direct)")
+    if args.floor and (args.via_nginx or args.redis_down):
+        parser.error("--floor runs without nginx and with Redis (its one read per poll and config is its point)")
     if args.quick:
         args.rounds, args.duration, args.warmup = 1, min(args.duration, 6.0), min(args.warmup, 5.0)
     levels = [x.strip() for x in args.levels.split(",") if x.strip()]

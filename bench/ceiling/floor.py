@@ -26,10 +26,9 @@ TOKENS: dict[str, str] = {}  # token hash -> client: the bench's one client, tak
 class TokenAuthentication(BaseAuthentication):
     def authenticate(self, request):
         scheme, _, token = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
-        client = TOKENS.setdefault(hashlib.sha256(token.strip().encode()).hexdigest(), "bench-client")
-        if scheme.lower() != "bearer" or not token:
+        if scheme.lower() != "bearer" or not token.strip():
             raise AuthenticationFailed()
-        return client, None
+        return TOKENS.setdefault(hashlib.sha256(token.strip().encode()).hexdigest(), "bench-client"), None
 
 
 class AgentApi(APIView):

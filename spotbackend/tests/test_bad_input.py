@@ -2,15 +2,19 @@
 is stored is capped in size (issue 10, item 4). Over-long request lines/headers: test_gunicorn_limits.py."""
 import io
 import json
+from concurrent.futures import ThreadPoolExecutor
+from types import SimpleNamespace
 
 import pytest
 from django.test import override_settings
 from rest_framework.exceptions import ParseError
 
+from agents.api.serializers import HeartbeatInput
 from agents.models import Agent, Command, Switch
 from agents.tests import payloads as P
 from agents.tests.factories import AgentFactory, CommandFactory
 from cleanup.models import CleanupLog
+from spotbackend.api import parse
 from spotbackend.parsers import MAX_JSON_DEPTH, PayloadTooLarge, SafeJSONParser
 
 pytestmark = pytest.mark.django_db
@@ -160,12 +164,6 @@ def test_a_price_that_rounds_past_the_column_is_400_naming_it(api, client_obj, p
 def test_a_body_serializer_shared_by_every_call_keeps_nothing_between_calls(api, client_obj):
     """Input serializers are built once per class and shared (spotbackend/api.py `parse`): a refused body
     must not leave its errors, nor a good one its values, to the next call, in any thread."""
-    from concurrent.futures import ThreadPoolExecutor
-    from types import SimpleNamespace
-
-    from agents.api.serializers import HeartbeatInput
-    from spotbackend.api import parse
-
     agent = AgentFactory(client=client_obj, instance_id="i-0aaa1111", az="us-east-1a")
     bad = api.post(f"/api/agents/{agent.pk}/heartbeat", {**P.heartbeat(), "az": 7}, format="json")
     assert bad.status_code == 400 and "az" in bad.json()["error"]
